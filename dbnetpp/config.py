@@ -1,0 +1,380 @@
+"""PaddleOCR-schema YAML configs: loading, ``-o`` overrides and validation.
+
+The schema is PaddleOCR's (sections Global / Architecture / Loss / Optimizer /
+PostProcess / Metric / Train / Eval).  Overrides follow PaddleOCR's ``-o``::
+
+    -o Global.epoch_num=10 Train.loader.batch_size_per_card=8 \
+       Train.dataset.transforms.3.EastRandomCropData.size=[320,320]
+
+Values are parsed as YAML (``8`` -> int, ``true`` -> bool, ``[1,2]`` -> list).
+Integers index into lists, a small extension over PaddleOCR.
+
+Validation rejects unknown sections and keys, unknown module names and unknown
+module arguments with a :class:`ConfigError` naming the file, the dotted key and
+the valid choices.  It runs before anything is built, so a typo never costs a
+training run.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+import yaml
+
+from .errors import ConfigError
+from .registry import (DATASETS, LOSSES, LR_SCHEDULERS, METRICS, OPTIMIZERS, POSTPROCESSES,
+                       TRANSFORMS, BACKBONES, NECKS, HEADS, _suggest)
+
+SECTIONS = ("Global", "Architecture", "Loss", "Optimizer", "PostProcess", "Metric", "Train", "Eval")
+
+# Global keys: PaddleOCR's (all of them are accepted so upstream configs load), plus ours.
+# key -> (allowed python types, description).  ``None`` is always allowed (YAML empty value).
+_NUM = (int, float)
+GLOBAL_KEYS: Dict[str, tuple] = {
+    # PaddleOCR
+    "use_gpu": ((bool,), "train on GPU when the Paddle build has CUDA"),
+    "use_xpu": ((bool,), "PaddleOCR key, accepted and ignored"),
+    "use_npu": ((bool,), "PaddleOCR key, accepted and ignored"),
+    "use_mlu": ((bool,), "PaddleOCR key, accepted and ignored"),
+    "epoch_num": ((int,), "number of epochs"),
+    "log_smooth_window": ((int,), "moving-average window of logged losses"),
+    "print_batch_step": ((int,), "log every N iterations"),
+    "save_model_dir": ((str,), "output directory"),
+    "save_epoch_step": ((int,), "save iter_epoch_N every N epochs"),
+    "eval_batch_step": ((list, int), "[start, every]: evaluate every N global steps after start"),
+    "cal_metric_during_train": ((bool,), "PaddleOCR key, accepted and ignored for detection"),
+    "pretrained_model": ((str,), "weights to initialise from (backbone-only or full)"),
+    "checkpoints": ((str,), "checkpoint to resume from"),
+    "save_inference_dir": ((str,), "export directory"),
+    "use_visualdl": ((bool,), "write VisualDL scalars"),
+    "infer_img": ((str,), "image or folder for inference tools"),
+    "save_res_path": ((str,), "where inference results are written"),
+    "distributed": ((bool,), "PaddleOCR key; set automatically"),
+    "seed": ((int,), "random seed"),
+    "use_amp": ((bool,), "automatic mixed precision"),
+    "amp_level": ((str,), "O1 or O2"),
+    "amp_dtype": ((str,), "float16 or bfloat16"),
+    "scale_loss": (_NUM, "initial loss scale for AMP"),
+    "use_dynamic_loss_scaling": ((bool,), "dynamic loss scaling for AMP"),
+    "amp_custom_black_list": ((list,), "ops kept in float32 under AMP"),
+    "amp_custom_white_list": ((list,), "ops run in low precision under AMP"),
+    "d2s_train_image_shape": ((list,), "PaddleOCR key, accepted and ignored"),
+    "debug": ((bool,), "PaddleOCR key, accepted and ignored"),
+    "model_name": ((str,), "PaddleOCR key, accepted and ignored"),
+    "use_ema": ((bool,), "PaddleOCR key, accepted and ignored"),
+    "ema_decay": (_NUM, "PaddleOCR key, accepted and ignored"),
+    "ema_decay_type": ((str,), "PaddleOCR key, accepted and ignored"),
+    "character_dict_path": ((str,), "PaddleOCR key, accepted and ignored"),
+    "max_text_length": ((int,), "PaddleOCR key, accepted and ignored"),
+    "use_space_char": ((bool,), "PaddleOCR key, accepted and ignored"),
+    "uniform_output_enabled": ((bool,), "PaddleOCR key, accepted and ignored"),
+    "profiler_options": ((str,), "PaddleOCR key, accepted and ignored"),
+    # ours
+    "bad_sample_policy": ((str,), "'fail' (default) or 'skip': what a sample that fails to load does"),
+    "max_bad_steps": ((int,), "stop after this many consecutive non-finite losses (default 5)"),
+    "deterministic": ((bool,), "deterministic kernels and single-threaded loading for exact resume"),
+    "max_steps": ((int,), "stop after this many global steps (for smoke runs)"),
+    "log_dir": ((str,), "VisualDL directory (default <save_model_dir>/vdl)"),
+    "eval_at_end": ((bool,), "evaluate once more after the last epoch (default true)"),
+}
+
+ARCH_KEYS = ("model_type", "algorithm", "Transform", "Backbone", "Neck", "Head")
+OPTIMIZER_KEYS = ("name", "beta1", "beta2", "epsilon", "momentum", "lr", "regularizer",
+                  "weight_decay", "clip_norm", "clip_norm_global", "use_nesterov")
+LR_KEYS = ("name", "learning_rate", "warmup_epoch", "warmup_start_lr", "end_lr", "power",
+           "factor", "epochs", "step_each_epoch", "gamma", "step_size", "decay_epochs", "values",
+           "last_epoch")
+REGULARIZER_KEYS = ("name", "factor")
+LOADER_KEYS = ("shuffle", "drop_last", "batch_size_per_card", "num_workers", "use_shared_memory",
+               "persistent_workers", "prefetch_factor", "collate_fn")
+DATASET_SECTION_KEYS = ("dataset", "loader", "sampler")
+
+
+# ---------------------------------------------------------------------------
+# loading and overrides
+# ---------------------------------------------------------------------------
+def load_yaml(path: str) -> Dict[str, Any]:
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    if os.path.splitext(path)[1] not in (".yml", ".yaml"):
+        raise ConfigError("config must be a .yml or .yaml file", file=path)
+    try:
+        with open(path, "rb") as f:
+            cfg = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"invalid YAML{line}: {getattr(exc, 'problem', exc)}", file=path) from exc
+    if not isinstance(cfg, dict):
+        raise ConfigError("top level must be a mapping of sections", file=path)
+    return cfg
+
+
+def parse_overrides(opts: Optional[Iterable[str]]) -> List[tuple]:
+    """``["A.b=1", ...]`` -> ``[("A.b", 1), ...]`` with YAML-typed values."""
+    out = []
+    for raw in opts or []:
+        s = raw.strip()
+        if "=" not in s:
+            raise ConfigError(f"override '{raw}' must look like Section.key=value")
+        key, value = s.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override '{raw}' has an empty key")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override value '{value}' is not valid YAML: {exc}", key=key) from exc
+        out.append((key, parsed))
+    return out
+
+
+def apply_overrides(cfg: Dict[str, Any], opts: Optional[Iterable[str]], file: Optional[str] = None):
+    """Apply ``-o`` overrides in place (PaddleOCR ``merge_config`` semantics) and return cfg."""
+    for key, value in parse_overrides(opts):
+        parts = key.split(".")
+        if len(parts) == 1:
+            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+                cfg[key].update(value)
+            else:
+                cfg[key] = value
+            continue
+        if parts[0] not in cfg:
+            raise ConfigError(
+                f"override '{key}': section '{parts[0]}' is not in the config.{_suggest(parts[0], cfg)} "
+                f"Sections: {', '.join(cfg)}", key=key, file=file)
+        cur: Any = cfg
+        for depth, part in enumerate(parts[:-1]):
+            cur = _descend(cur, part, ".".join(parts[: depth + 1]), key, file)
+        last = parts[-1]
+        if isinstance(cur, list):
+            idx = _list_index(cur, last, key, file)
+            cur[idx] = value
+        elif isinstance(cur, dict):
+            cur[last] = value
+        else:
+            raise ConfigError(f"override '{key}': '{'.'.join(parts[:-1])}' is a value, not a section",
+                              key=key, file=file)
+    return cfg
+
+
+def _list_index(cur: list, part: str, key: str, file):
+    try:
+        idx = int(part)
+    except ValueError:
+        raise ConfigError(f"override '{key}': '{part}' must be a list index", key=key, file=file)
+    if not -len(cur) <= idx < len(cur):
+        raise ConfigError(f"override '{key}': index {idx} out of range (list has {len(cur)} items)",
+                          key=key, file=file)
+    return idx
+
+
+def _descend(cur: Any, part: str, path: str, key: str, file):
+    if isinstance(cur, list):
+        nxt = cur[_list_index(cur, part, key, file)]
+    elif isinstance(cur, dict):
+        if part not in cur:
+            raise ConfigError(f"override '{key}': '{path}' does not exist.{_suggest(part, cur)} "
+                              f"Keys there: {', '.join(map(str, cur))}", key=key, file=file)
+        nxt = cur[part]
+        if nxt is None:
+            nxt = cur[part] = {}
+    else:
+        raise ConfigError(f"override '{key}': '{path}' is a value, not a section", key=key, file=file)
+    return nxt
+
+
+def load_config(path: str, overrides: Optional[Iterable[str]] = None, validate: bool = True) -> Dict[str, Any]:
+    """Load ``path``, apply overrides, validate; returns a plain dict.
+
+    The file's absolute path is kept under the private key ``__file__`` (see
+    :func:`config_file_of`) so later errors can still name it.
+    """
+    cfg = load_yaml(path)
+    apply_overrides(cfg, overrides, file=path)
+    if validate:
+        validate_config(cfg, path)
+    cfg.setdefault("Global", {})
+    cfg["__file__"] = os.path.abspath(path)
+    return cfg
+
+
+def config_file_of(cfg: Mapping[str, Any]) -> Optional[str]:
+    return cfg.get("__file__")
+
+
+def clean_for_dump(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """A deep copy without private keys, fit for ``yaml.safe_dump``."""
+    return {k: copy.deepcopy(v) for k, v in cfg.items() if not k.startswith("__")}
+
+
+def save_config(cfg: Mapping[str, Any], path: str):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(clean_for_dump(cfg), f, sort_keys=False, allow_unicode=True)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+def _ensure_registered():
+    from . import builtins  # noqa: F401  (imports every module that registers names)
+
+
+def _check_keys(section: Mapping, allowed: Sequence[str], where: str, file):
+    if section is None:
+        return
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"must be a mapping, got {type(section).__name__}", key=where, file=file)
+    for k in section:
+        if k not in allowed:
+            raise ConfigError(f"unknown key '{k}'.{_suggest(str(k), allowed)} Valid keys: {', '.join(allowed)}",
+                              key=f"{where}.{k}", file=file)
+
+
+def _check_type(value, types, key, file):
+    if value is None:
+        return
+    if bool in types or not isinstance(value, bool):
+        if isinstance(value, types):
+            return
+    names = " or ".join(t.__name__ for t in types)
+    raise ConfigError(f"must be {names}, got {type(value).__name__} {value!r}", key=key, file=file)
+
+
+def _check_module(registry, section, where, file, injected=()):
+    if section is None:
+        return
+    if not isinstance(section, Mapping) or "name" not in section:
+        raise ConfigError(f"needs a 'name' key (one of: {', '.join(registry.names())})", key=where, file=file)
+    try:
+        registry.check_kwargs(section["name"], {k: v for k, v in section.items() if k != "name"},
+                              where=where, injected=injected)
+    except ConfigError as exc:
+        raise exc.with_context(file=file) from None
+
+
+def transform_items(transforms: Any, where: str, file) -> List[tuple]:
+    """``[{Name: args}, ...]`` -> ``[(Name, args_dict), ...]`` with shape checks."""
+    if not isinstance(transforms, list):
+        raise ConfigError("must be a list of {TransformName: {args}} items", key=where, file=file)
+    items = []
+    for i, item in enumerate(transforms):
+        if not isinstance(item, Mapping) or len(item) != 1:
+            raise ConfigError("each transform must be a one-key mapping {TransformName: {args}}",
+                              key=f"{where}.{i}", file=file)
+        (name, args), = item.items()
+        if args is not None and not isinstance(args, Mapping):
+            raise ConfigError(f"arguments of {name} must be a mapping", key=f"{where}.{i}.{name}", file=file)
+        items.append((name, dict(args or {})))
+    return items
+
+
+def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
+    """Raise :class:`ConfigError` on the first invalid entry of ``cfg``."""
+    _ensure_registered()
+    for sec in cfg:
+        if sec.startswith("__"):
+            continue
+        if sec not in SECTIONS:
+            raise ConfigError(f"unknown section '{sec}'.{_suggest(sec, SECTIONS)} Valid sections: {', '.join(SECTIONS)}",
+                              key=sec, file=file)
+    g = cfg.get("Global") or {}
+    _check_keys(g, tuple(GLOBAL_KEYS), "Global", file)
+    for k, v in g.items():
+        _check_type(v, GLOBAL_KEYS[k][0], f"Global.{k}", file)
+    _check_global_values(g, file)
+
+    arch = cfg.get("Architecture")
+    if arch is None:
+        raise ConfigError("missing section 'Architecture'", key="Architecture", file=file)
+    _check_keys(arch, ARCH_KEYS, "Architecture", file)
+    if arch.get("model_type", "det") != "det":
+        raise ConfigError(f"only model_type 'det' is supported, got {arch.get('model_type')!r}",
+                          key="Architecture.model_type", file=file)
+    if arch.get("Transform") is not None:
+        raise ConfigError("Transform modules are not supported for detection; leave it empty",
+                          key="Architecture.Transform", file=file)
+    if arch.get("Backbone") is None:
+        raise ConfigError("missing 'Backbone'", key="Architecture.Backbone", file=file)
+    _check_module(BACKBONES, arch.get("Backbone"), "Architecture.Backbone", file, injected=("in_channels",))
+    _check_module(NECKS, arch.get("Neck"), "Architecture.Neck", file, injected=("in_channels",))
+    _check_module(HEADS, arch.get("Head"), "Architecture.Head", file, injected=("in_channels",))
+
+    _check_module(LOSSES, cfg.get("Loss"), "Loss", file)
+    _check_module(POSTPROCESSES, cfg.get("PostProcess"), "PostProcess", file)
+    _check_module(METRICS, cfg.get("Metric"), "Metric", file)
+
+    opt = cfg.get("Optimizer")
+    if opt is not None:
+        _check_keys(opt, OPTIMIZER_KEYS, "Optimizer", file)
+        if "name" in opt:
+            try:
+                OPTIMIZERS.get(opt["name"], where="Optimizer.name")
+            except ConfigError as exc:
+                raise exc.with_context(file=file) from None
+        lr = opt.get("lr")
+        if lr is not None:
+            _check_keys(lr, LR_KEYS, "Optimizer.lr", file)
+            if lr.get("name") is not None:
+                try:
+                    LR_SCHEDULERS.get(lr["name"], where="Optimizer.lr.name")
+                except ConfigError as exc:
+                    raise exc.with_context(file=file) from None
+            lr_value = lr.get("learning_rate")
+            if lr_value is not None and (not isinstance(lr_value, _NUM) or isinstance(lr_value, bool) or lr_value <= 0):
+                raise ConfigError(f"must be a positive number, got {lr_value!r}",
+                                  key="Optimizer.lr.learning_rate", file=file)
+        if opt.get("regularizer") is not None:
+            _check_keys(opt["regularizer"], REGULARIZER_KEYS, "Optimizer.regularizer", file)
+            if opt["regularizer"].get("name", "L2") not in ("L2", "L1"):
+                raise ConfigError("must be L2 or L1", key="Optimizer.regularizer.name", file=file)
+
+    for split in ("Train", "Eval"):
+        sec = cfg.get(split)
+        if sec is None:
+            continue
+        _check_keys(sec, DATASET_SECTION_KEYS, split, file)
+        ds = sec.get("dataset")
+        if ds is None:
+            raise ConfigError("missing 'dataset'", key=f"{split}.dataset", file=file)
+        ds_args = {k: v for k, v in ds.items() if k != "transforms"}
+        _check_module(DATASETS, ds_args, f"{split}.dataset", file, injected=("transforms", "mode", "seed"))
+        for i, (name, args) in enumerate(transform_items(ds.get("transforms") or [], f"{split}.dataset.transforms", file)):
+            try:
+                TRANSFORMS.check_kwargs(name, args, where=f"{split}.dataset.transforms.{i}.{name}")
+            except ConfigError as exc:
+                raise exc.with_context(file=file) from None
+        loader = sec.get("loader") or {}
+        _check_keys(loader, LOADER_KEYS, f"{split}.loader", file)
+        bs = loader.get("batch_size_per_card")
+        if bs is not None and (not isinstance(bs, int) or isinstance(bs, bool) or bs < 1):
+            raise ConfigError(f"must be a positive integer, got {bs!r}", key=f"{split}.loader.batch_size_per_card", file=file)
+        nw = loader.get("num_workers")
+        if nw is not None and (not isinstance(nw, int) or isinstance(nw, bool) or nw < 0):
+            raise ConfigError(f"must be an integer >= 0, got {nw!r}", key=f"{split}.loader.num_workers", file=file)
+
+
+def _check_global_values(g: Mapping[str, Any], file):
+    def positive(key):
+        v = g.get(key)
+        if v is not None and v <= 0:
+            raise ConfigError(f"must be > 0, got {v!r}", key=f"Global.{key}", file=file)
+
+    for key in ("epoch_num", "save_epoch_step", "print_batch_step", "log_smooth_window", "max_bad_steps", "max_steps"):
+        positive(key)
+    ebs = g.get("eval_batch_step")
+    if isinstance(ebs, list):
+        if len(ebs) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ebs) or ebs[1] == 0:
+            raise ConfigError(f"must be [start_step, every_n_steps] with every_n_steps > 0, got {ebs!r}",
+                              key="Global.eval_batch_step", file=file)
+    elif isinstance(ebs, int) and ebs <= 0:
+        raise ConfigError(f"must be > 0, got {ebs!r}", key="Global.eval_batch_step", file=file)
+    pol = g.get("bad_sample_policy")
+    if pol is not None and pol not in ("fail", "skip"):
+        raise ConfigError(f"must be 'fail' or 'skip', got {pol!r}", key="Global.bad_sample_policy", file=file)
+    lvl = g.get("amp_level")
+    if lvl is not None and lvl not in ("O1", "O2"):
+        raise ConfigError(f"must be 'O1' or 'O2', got {lvl!r}", key="Global.amp_level", file=file)

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# One-command set-up: creates .venv, installs Paddle (CPU or GPU), pinned requirements and
+# this package (editable).  Safe to re-run.
+#
+# Environment variables:
+#   PYTHON            python interpreter to use (default: python3; needs >= 3.9)
+#   VENV              virtualenv folder (default: .venv)
+#   PADDLE_PACKAGE    paddlepaddle | paddlepaddle-gpu (default: paddlepaddle-gpu when nvidia-smi sees a GPU)
+#   PADDLE_VERSION    default 2.6.2 (e.g. 3.3.1 for Hopper GPUs)
+#   PADDLE_INDEX_URL  extra pip index for Paddle wheels (e.g. a CUDA-specific Paddle index)
+#   INIT_DEV          1 (default) also installs test dependencies; 0 skips them
+#   PIP_ARGS          extra arguments for every pip install
+# Options:
+#   --with-paddleocr [SRC]   also set up the upstream PaddleOCR release/2.5 route (see ppocr_patches/README.md)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+die() { echo "init.sh: ERROR: $*" >&2; exit 1; }
+say() { echo "init.sh: $*"; }
+
+WITH_PPOCR=0
+PPOCR_SRC="${PADDLEOCR_SRC:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --with-paddleocr)
+      WITH_PPOCR=1
+      if [ $# -gt 1 ] && [ "${2#-}" = "$2" ]; then PPOCR_SRC="$2"; shift; fi ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) die "unknown option '$1' (see: bash init.sh --help)" ;;
+  esac
+  shift
+done
+
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64|Linux-aarch64|Darwin-arm64|Darwin-x86_64) ;;
+  *) die "unsupported platform $(uname -s)-$(uname -m): PaddlePaddle publishes wheels for Linux x86_64/aarch64 and macOS only" ;;
+esac
+
+PYTHON="${PYTHON:-python3}"
+command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found: install Python >= 3.9 (or set PYTHON=/path/to/python3)"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' \
+  || die "$("$PYTHON" --version 2>&1) is too old: Python >= 3.9 is required (set PYTHON=...)"
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
+  || die "'$PYTHON' lacks venv/ensurepip (Debian/Ubuntu: apt-get install python3-venv)"
+
+VENV="${VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating virtualenv $VENV"
+  "$PYTHON" -m venv "$VENV" || die "could not create virtualenv $VENV"
+fi
+PY="$ROOT/$VENV/bin/python"
+[ -x "$PY" ] || PY="$VENV/bin/python"
+pipi() { "$PY" -m pip install --disable-pip-version-check ${PIP_ARGS:-} "$@" \
+         || die "pip install $* failed (see the pip output above; offline? set PIP_ARGS='--no-index --find-links DIR')"; }
+
+if [ -z "${PADDLE_PACKAGE:-}" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+    PADDLE_PACKAGE=paddlepaddle-gpu
+  else
+    PADDLE_PACKAGE=paddlepaddle
+  fi
+fi
+PADDLE_VERSION="${PADDLE_VERSION:-2.6.2}"
+
+installed_version() {
+  "$PY" - "$1" <<'PYEOF' 2>/dev/null || true
+import sys
+from importlib.metadata import version, PackageNotFoundError
+try:
+    print(version(sys.argv[1]))
+except PackageNotFoundError:
+    pass
+PYEOF
+}
+
+if [ "$(installed_version "$PADDLE_PACKAGE")" != "$PADDLE_VERSION" ]; then
+  other=paddlepaddle-gpu; [ "$PADDLE_PACKAGE" = paddlepaddle-gpu ] && other=paddlepaddle
+  if [ -n "$(installed_version "$other")" ]; then "$PY" -m pip uninstall -y -q "$other"; fi
+  say "installing $PADDLE_PACKAGE==$PADDLE_VERSION"
+  if [ -n "${PADDLE_INDEX_URL:-}" ]; then
+    pipi "$PADDLE_PACKAGE==$PADDLE_VERSION" --extra-index-url "$PADDLE_INDEX_URL"
+  else
+    pipi "$PADDLE_PACKAGE==$PADDLE_VERSION"
+  fi
+else
+  say "$PADDLE_PACKAGE==$PADDLE_VERSION already installed"
+fi
+
+say "installing pinned requirements"
+pipi -q -r requirements.txt
+pipi -q --no-deps --no-build-isolation -e . 2>/dev/null || pipi -q --no-deps -e .
+
+if [ "${INIT_DEV:-1}" = "1" ]; then
+  say "installing test dependencies"
+  pipi -q -r requirements-dev.txt
+  # The reference implementation for parity tests; its own pins (imgaug, old opencv) are not wanted.
+  if [ "$(installed_version paddleocr)" != "2.5.0.3" ]; then pipi -q --no-deps paddleocr==2.5.0.3; fi
+fi
+
+"$PY" - <<'PYEOF' || die "the installed environment does not import (see the error above)"
+import paddle, numpy, cv2, shapely, pyclipper, yaml  # noqa: F401  (paddle first: catches the pyclipper/zlib clash)
+import dbnetpp
+print(f"init.sh: ok: paddle {paddle.__version__}, numpy {numpy.__version__}, opencv {cv2.__version__}, "
+      f"shapely {shapely.__version__}, dbnetpp {dbnetpp.__version__}")
+PYEOF
+
+if [ "$WITH_PPOCR" = 1 ]; then
+  bash scripts/setup_paddleocr.sh ${PPOCR_SRC:+"$PPOCR_SRC"}
+fi
+say "done. Activate with: source $VENV/bin/activate"
