@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import yaml
@@ -94,6 +95,24 @@ DATASET_SECTION_KEYS = ("dataset", "loader", "sampler")
 # ---------------------------------------------------------------------------
 # loading and overrides
 # ---------------------------------------------------------------------------
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` / ``5E4`` as floats (PyYAML's YAML 1.1 rule wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def yaml_load(text):
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_yaml(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
@@ -101,7 +120,7 @@ def load_yaml(path: str) -> Dict[str, Any]:
         raise ConfigError("config must be a .yml or .yaml file", file=path)
     try:
         with open(path, "rb") as f:
-            cfg = yaml.safe_load(f)
+            cfg = yaml_load(f)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -123,7 +142,7 @@ def parse_overrides(opts: Optional[Iterable[str]]) -> List[tuple]:
         if not key:
             raise ConfigError(f"override '{raw}' has an empty key")
         try:
-            parsed = yaml.safe_load(value) if value.strip() != "" else None
+            parsed = yaml_load(value) if value.strip() != "" else None
         except yaml.YAMLError as exc:
             raise ConfigError(f"override value '{value}' is not valid YAML: {exc}", key=key) from exc
         out.append((key, parsed))
