@@ -8,6 +8,9 @@ The transcription may itself contain commas (only the first 8 commas split), ``#
 marks a don't-care region.  Files may start with a UTF-8 BOM (the official training
 GT does) and may use CRLF line ends (the official test GT does).  Every problem is a
 :class:`~dbnetpp.errors.DataError` naming ``file:line``.
+
+Callers that want to skip bad lines instead pass an ``errors`` list: each bad
+line's error is appended there and the line is left out.
 """
 from __future__ import annotations
 
@@ -66,20 +69,58 @@ def parse_gt_line(line: str, file: str, lineno: int, with_transcription: bool = 
     return GTBox(points, text)
 
 
-def parse_gt_text(text: str, file: str, with_transcription: bool = True) -> List[GTBox]:
-    """All boxes of a file's text; blank lines are skipped."""
+def parse_gt_text(text: str, file: str, with_transcription: bool = True,
+                  errors: Optional[List[DataError]] = None) -> List[GTBox]:
+    """All boxes of a file's text; blank lines are skipped.
+
+    With ``errors=None`` the first bad line raises; otherwise bad lines are
+    appended to ``errors`` and skipped.
+    """
     boxes = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip("\r\n\ufeff \t"):
             continue
-        boxes.append(parse_gt_line(line, file, lineno, with_transcription))
+        try:
+            boxes.append(parse_gt_line(line, file, lineno, with_transcription))
+        except DataError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
     return boxes
 
 
-def read_gt_file(path: str, with_transcription: bool = True) -> List[GTBox]:
+def parse_gt_bytes(raw: bytes, file: str, with_transcription: bool = True,
+                   errors: Optional[List[DataError]] = None) -> List[GTBox]:
+    """Boxes of a GT file given as bytes (e.g. a zip member); ``file`` names it in errors.
+
+    Lines are decoded one by one, so a line that is not UTF-8 is reported (or, with
+    ``errors``, skipped) on its own without losing the rest of the file.
+    """
+    if errors is None:
+        return parse_gt_text(decode_text(raw, file), file, with_transcription)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    boxes = []
+    for lineno, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            errors.append(DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start} of the line)", file, lineno))
+            continue
+        if not text.strip("\r\n\ufeff \t"):
+            continue
+        try:
+            boxes.append(parse_gt_line(text, file, lineno, with_transcription))
+        except DataError as exc:
+            errors.append(exc)
+    return boxes
+
+
+def read_gt_file(path: str, with_transcription: bool = True,
+                 errors: Optional[List[DataError]] = None) -> List[GTBox]:
     with open(path, "rb") as f:
         raw = f.read()
-    return parse_gt_text(decode_text(raw, path), path, with_transcription)
+    return parse_gt_bytes(raw, path, with_transcription, errors)
 
 
 def image_id(filename: str) -> Optional[int]:
