@@ -96,6 +96,13 @@ if [ "${INIT_DEV:-1}" = "1" ]; then
   pipi -q -r requirements-dev.txt
   # The reference implementation for parity tests; its own pins (imgaug, old opencv) are not wanted.
   if [ "$(installed_version paddleocr)" != "2.5.0.3" ]; then pipi -q --no-deps paddleocr==2.5.0.3; fi
+  # Optional: Polygon3 (successor of Polygon2, the official RRC tool's geometry library) lets a test
+  # cross-check our evaluator's geometry. It builds from source (needs a C compiler) and its clipping
+  # library is licensed for non-commercial use only, so a failure here is not fatal.
+  if [ -z "$(installed_version Polygon3)" ]; then
+    "$PY" -m pip install -q --disable-pip-version-check ${PIP_ARGS:-} Polygon3==3.0.9.1 \
+      || say "warning: Polygon3 did not install (no C compiler?); its cross-check test will be skipped"
+  fi
 fi
 
 "$PY" - <<'PYEOF' || die "the installed environment does not import (see the error above)"
