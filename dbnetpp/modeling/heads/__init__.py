@@ -1,0 +1,4 @@
+"""Heads (registered in ``HEADS``)."""
+from .db_head import DBHead
+
+__all__ = ["DBHead"]

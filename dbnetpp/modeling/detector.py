@@ -1,0 +1,79 @@
+"""``DetModel`` (backbone -> neck -> head) and ``build_model`` from a PaddleOCR ``Architecture`` section."""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+import paddle
+from paddle import nn
+
+from ..config import ARCH_KEYS
+from ..errors import ConfigError
+from ..registry import BACKBONES, HEADS, NECKS, _suggest
+
+__all__ = ["DetModel", "build_model"]
+
+
+class DetModel(nn.Layer):
+    """Text detector ``head(neck(backbone(x)))``.
+
+    Sub-layers are named ``backbone``, ``neck`` and ``head`` (as in PaddleOCR's ``BaseModel``),
+    so state-dict names are PaddleOCR's.  ``neck`` may be ``None``.
+
+    ``forward(x [N, 3, H, W] float32)`` with ``H, W`` multiples of 32 returns the head's dict,
+    for DBHead ``{"maps": [N, 3, H, W]}`` in train mode (P, T, B) and ``{"maps": [N, 1, H, W]}``
+    in eval mode (P).
+    """
+
+    def __init__(self, backbone: nn.Layer, neck: Optional[nn.Layer], head: nn.Layer):
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.head = head
+
+    def forward(self, x: paddle.Tensor) -> Dict[str, paddle.Tensor]:
+        feats = self.backbone(x)
+        if self.neck is not None:
+            feats = self.neck(feats)
+        return self.head(feats)
+
+
+def _section(arch: Mapping[str, Any], key: str, required: bool) -> Optional[Dict[str, Any]]:
+    sec = arch.get(key)
+    if sec is None:
+        if required:
+            raise ConfigError(f"missing '{key}'", key=f"Architecture.{key}")
+        return None
+    if not isinstance(sec, Mapping):
+        raise ConfigError(f"must be a mapping with a 'name' key, got {type(sec).__name__}",
+                          key=f"Architecture.{key}")
+    return dict(sec)
+
+
+def build_model(arch_cfg: Mapping[str, Any]) -> DetModel:
+    """Build a :class:`DetModel` from the YAML ``Architecture`` section.
+
+    Each module's ``in_channels`` is injected from the previous module's ``out_channels``
+    (3 for the backbone), as PaddleOCR does.  Unknown names or keys raise :class:`ConfigError`
+    naming ``Architecture.<Section>.<key>``.  ``arch_cfg`` is not modified.
+    """
+    if not isinstance(arch_cfg, Mapping):
+        raise ConfigError(f"must be a mapping, got {type(arch_cfg).__name__}", key="Architecture")
+    for key in arch_cfg:
+        if key not in ARCH_KEYS:
+            raise ConfigError(f"unknown key '{key}'.{_suggest(str(key), ARCH_KEYS)} Valid keys: {', '.join(ARCH_KEYS)}",
+                              key=f"Architecture.{key}")
+    model_type = arch_cfg.get("model_type", "det")
+    if model_type != "det":
+        raise ConfigError(f"only model_type 'det' is supported, got {model_type!r}", key="Architecture.model_type")
+    if arch_cfg.get("Transform") is not None:
+        raise ConfigError("Transform modules are not supported for detection; leave it empty",
+                          key="Architecture.Transform")
+    backbone = BACKBONES.build(_section(arch_cfg, "Backbone", True), where="Architecture.Backbone", in_channels=3)
+    channels = backbone.out_channels
+    neck_cfg = _section(arch_cfg, "Neck", False)
+    neck = None
+    if neck_cfg is not None:
+        neck = NECKS.build(neck_cfg, where="Architecture.Neck", in_channels=channels)
+        channels = neck.out_channels
+    head = HEADS.build(_section(arch_cfg, "Head", True), where="Architecture.Head", in_channels=channels)
+    return DetModel(backbone, neck, head)

@@ -1,0 +1,65 @@
+"""Adaptive Scale Fusion (ASF) block of DBNet++.
+
+"Real-Time Scene Text Detection with Differentiable Binarization and Adaptive Scale
+Fusion", Liao, Zou, Wan, Yao, Bai, TPAMI 2022.  This is the "scale + spatial" attention
+variant as PaddleOCR implements it (parameter names ``conv``, ``spatial_scale.{0,2}``,
+``channel_scale.0`` match PaddleOCR, so its DB++ weights load by name).
+
+This module depends on nothing but paddle, so it can be dropped into other code bases.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import paddle
+from paddle import nn
+
+__all__ = ["ASFBlock"]
+
+
+def _kaiming() -> paddle.ParamAttr:
+    return paddle.ParamAttr(initializer=nn.initializer.KaimingUniform())
+
+
+class ASFBlock(nn.Layer):
+    """Re-weights the ``S`` pyramid levels of a concatenated FPN feature per pixel.
+
+    With ``X = concat(F_1..F_S)`` (``[N, S*C, H, W]``, here ``S=4``, ``C=in_channels/4``)::
+
+        Z     = conv3x3(X)                                   # [N, inter_channels, H, W] (with bias)
+        A_sp  = sigmoid(conv1x1(relu(conv3x3(mean_c(Z)))))   # [N, 1, H, W]  spatial attention
+        A     = sigmoid(conv1x1(Z + A_sp))                   # [N, S, H, W]  one weight map per level
+        out   = concat(A[:, i] * F_i for i in 1..S)          # [N, S*C, H, W]
+
+    Args:
+        in_channels: channels of the concatenated input ``X``.
+        inter_channels: channels of ``Z``.
+        out_features_num: number of fused levels ``S``.
+    """
+
+    def __init__(self, in_channels: int, inter_channels: int, out_features_num: int = 4):
+        super().__init__()
+        self.in_channels = in_channels
+        self.inter_channels = inter_channels
+        self.out_features_num = out_features_num
+        self.conv = nn.Conv2D(in_channels, inter_channels, 3, padding=1)
+        self.spatial_scale = nn.Sequential(
+            nn.Conv2D(1, 1, 3, padding=1, weight_attr=_kaiming(), bias_attr=False),
+            nn.ReLU(),
+            nn.Conv2D(1, 1, 1, weight_attr=_kaiming(), bias_attr=False),
+            nn.Sigmoid(),
+        )
+        self.channel_scale = nn.Sequential(
+            nn.Conv2D(inter_channels, out_features_num, 1, weight_attr=_kaiming(), bias_attr=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, fuse_features: paddle.Tensor, features_list: Sequence[paddle.Tensor]) -> paddle.Tensor:
+        """``fuse_features`` ``[N, in_channels, H, W]``; ``features_list`` the ``S`` levels it was
+        concatenated from, each ``[N, C_i, H, W]``.  Returns ``[N, sum(C_i), H, W]``."""
+        if len(features_list) != self.out_features_num:
+            raise ValueError(f"ASFBlock expects {self.out_features_num} feature maps, got {len(features_list)}")
+        z = self.conv(fuse_features)
+        spatial = self.spatial_scale(paddle.mean(z, axis=1, keepdim=True))
+        scores = self.channel_scale(spatial + z)
+        return paddle.concat([scores[:, i:i + 1] * feat for i, feat in enumerate(features_list)], axis=1)

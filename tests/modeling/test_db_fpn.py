@@ -1,0 +1,94 @@
+"""DBFPN neck and the standalone ASF block."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from dbnetpp.errors import ConfigError
+from dbnetpp.modeling.necks.db_fpn import DBFPN
+from dbnetpp.registry import NECKS
+
+ASF_FILE = Path(__file__).resolve().parents[2] / "dbnetpp" / "modeling" / "necks" / "asf.py"
+
+
+def _features(channels=(16, 24, 56, 480), size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return [paddle.to_tensor(rng.standard_normal((2, c, size // s, size // s)).astype("float32"))
+            for c, s in zip(channels, (4, 8, 16, 32))]
+
+
+@pytest.mark.parametrize("use_asf", [False, True])
+def test_output_shape_and_params(use_asf):
+    neck = DBFPN([16, 24, 56, 480], out_channels=96, use_asf=use_asf)
+    assert neck.out_channels == 96
+    with paddle.no_grad():
+        out = neck(_features())
+    assert list(out.shape) == [2, 96, 16, 16]
+    asf_keys = [k for k in neck.state_dict() if k.startswith("asf.")]
+    assert asf_keys == ([] if not use_asf else
+                        ["asf.conv.weight", "asf.conv.bias", "asf.spatial_scale.0.weight",
+                         "asf.spatial_scale.2.weight", "asf.channel_scale.0.weight"])
+
+
+def test_concat_order_is_p5_p4_p3_p2():
+    """Zeroing one level's 3x3 conv zeroes exactly its quarter of the output channels."""
+    neck = DBFPN([16, 24, 56, 480], out_channels=32)
+    feats = _features()
+    for i, conv in enumerate([neck.p5_conv, neck.p4_conv, neck.p3_conv, neck.p2_conv]):
+        saved = conv.weight.numpy()
+        conv.weight.set_value(np.zeros_like(saved))
+        with paddle.no_grad():
+            out = neck(feats).numpy()
+        conv.weight.set_value(saved)
+        per_quarter = np.abs(out).reshape(2, 4, 8, -1).max(axis=(0, 2, 3))
+        assert per_quarter[i] == 0 and (np.delete(per_quarter, i) > 0).all()
+
+
+def test_asf_weights_levels_per_pixel():
+    """With the attention logits forced to a constant c, every level is scaled by sigmoid(c)."""
+    neck = DBFPN([16, 24, 56, 480], out_channels=32, use_asf=True)
+    plain = DBFPN([16, 24, 56, 480], out_channels=32)
+    plain.set_state_dict({k: v for k, v in neck.state_dict().items() if not k.startswith("asf.")})
+    w = neck.asf.channel_scale[0].weight
+    w.set_value(paddle.zeros_like(w))  # logits 0 -> weights 0.5
+    feats = _features()
+    with paddle.no_grad():
+        np.testing.assert_allclose(neck(feats).numpy(), 0.5 * plain(feats).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_asf_block_depends_only_on_paddle():
+    tree = ast.parse(ASF_FILE.read_text())
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import in asf.py"
+            modules.add(node.module.split(".")[0])
+    assert modules <= {"paddle", "typing", "__future__"}
+    # loads as a standalone file, outside the dbnetpp package
+    spec = importlib.util.spec_from_file_location("standalone_asf", ASF_FILE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    block = mod.ASFBlock(256, 64)
+    feats = [paddle.rand([1, 64, 8, 8]) for _ in range(4)]
+    with paddle.no_grad():
+        out = block(paddle.concat(feats, axis=1), feats)
+    assert list(out.shape) == [1, 256, 8, 8]
+    with pytest.raises(ValueError, match="expects 4 feature maps"):
+        block(paddle.concat(feats, axis=1), feats[:3])
+
+
+def test_yaml_keys():
+    neck = NECKS.build({"name": "DBFPN", "out_channels": 256, "use_asf": True}, where="Architecture.Neck",
+                       in_channels=[16, 24, 56, 480])
+    assert neck.use_asf and neck.out_channels == 256
+    with pytest.raises(ConfigError, match="use_asf"):
+        NECKS.build({"name": "DBFPN", "use_ASF": True}, where="Architecture.Neck", in_channels=[16, 24, 56, 480])
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        NECKS.build({"name": "DBFPN", "out_channels": 30}, where="Architecture.Neck", in_channels=[16, 24, 56, 480])
