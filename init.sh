@@ -89,7 +89,7 @@ fi
 
 say "installing pinned requirements"
 pipi -q -r requirements.txt
-pipi -q --no-deps --no-build-isolation -e . 2>/dev/null || pipi -q --no-deps -e .
+pipi -q --no-deps -e .
 
 if [ "${INIT_DEV:-1}" = "1" ]; then
   say "installing test dependencies"
