@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Export an inference model with upstream PaddleOCR release/2.5's tools/export_model.py (ppocr_patches overlay).
+#
+#   bash scripts/ppocr_export.sh CONFIG [-o Key=value ...]
+#   e.g. bash scripts/ppocr_export.sh configs/det/det_mv3_db++_icdar15.yml -o Global.pretrained_model=output/dbpp_mv3/best_accuracy Global.save_inference_dir=output/dbpp_mv3/inference
+#
+# Paths are relative to the current folder, as with upstream's tools.  Environment: PADDLEOCR_DIR
+# (default third_party/PaddleOCR, prepared by: bash init.sh --with-paddleocr), PYTHON (default .venv/bin/python).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
+elif [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"
+else PY=python3; fi
+if [ $# -eq 0 ] || [ "$1" = -h ] || [ "$1" = --help ]; then sed -n '2,8p' "$0"; [ $# -gt 0 ]; exit; fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PY" -m ppocr_patches.run export "$@"
