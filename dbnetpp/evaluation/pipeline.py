@@ -1,0 +1,98 @@
+"""Evaluate a config's model on its Eval set, on one rank or sharded over several.
+
+Builds the Eval loader (sharded without padding), the model with its weights and the
+post-process from a validated config, runs :func:`~dbnetpp.evaluation.runner.evaluate_shard`
+on this rank and merges all ranks with :func:`~dbnetpp.evaluation.gather.merge_shards`.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from .. import builtins  # noqa: F401  (registers every module name)
+from ..data import build_dataloader
+from ..engine.dist import DistEnv
+from ..errors import ConfigError
+from ..metrics.icdar_eval import check_protocol
+from ..modeling import build_model
+from ..registry import POSTPROCESSES
+from .gather import EvalResult, merge_shards
+from .runner import evaluate_shard
+from .weights import load_eval_weights
+
+# Keys the per-image report needs from each Eval sample besides the metric inputs:
+# transcriptions (don't-care decided by the protocol) and the image path.
+REPORT_KEYS = ("texts", "img_path")
+
+
+def _transform_names(transforms) -> list:
+    return [next(iter(t)) for t in transforms or [] if isinstance(t, Mapping) and t]
+
+
+def with_report_keys(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of ``cfg`` whose Eval ``KeepKeys`` also keeps :data:`REPORT_KEYS`.
+
+    ``texts`` is added only when the pipeline has ``DetLabelEncode`` (which produces it).
+    """
+    out = copy.deepcopy(dict(cfg))
+    transforms = (((out.get("Eval") or {}).get("dataset") or {}).get("transforms")) or []
+    names = _transform_names(transforms)
+    for item in transforms:
+        if isinstance(item, Mapping) and "KeepKeys" in item:
+            args = item["KeepKeys"] or {}
+            keys = list(args.get("keep_keys") or [])
+            for key in REPORT_KEYS:
+                if key == "texts" and "DetLabelEncode" not in names:
+                    continue
+                if key not in keys:
+                    keys.append(key)
+            item["KeepKeys"] = {**args, "keep_keys": keys}
+    return out
+
+
+def eval_protocol(cfg: Mapping[str, Any], override: Optional[str] = None) -> str:
+    """``override`` if given, else ``Metric.protocol``, else ``"official"``."""
+    protocol = override or (cfg.get("Metric") or {}).get("protocol") or "official"
+    try:
+        return check_protocol(protocol)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="Metric.protocol", file=cfg.get("__file__")) from None
+
+
+def _silent(_msg: str) -> None:
+    return None
+
+
+def evaluate_config(cfg: Mapping[str, Any], weights: str, env: DistEnv, *, protocol: str = "official",
+                    log: Callable[[str], Any] = print, progress: bool = True) -> EvalResult:
+    """Evaluate ``weights`` on ``cfg``'s Eval set; every rank returns the merged result.
+
+    ``Global.bad_sample_policy`` (``fail`` by default) decides what an image that cannot be
+    loaded does: stop with an error naming ``label_file:line``, or (``skip``) count as an
+    image without detections.  ``log`` and the progress bar are used on rank 0 only.
+    """
+    if not cfg.get("Eval"):
+        raise ConfigError("the config has no Eval section", key="Eval", file=cfg.get("__file__"))
+    if not cfg.get("PostProcess"):
+        raise ConfigError("the config has no PostProcess section", key="PostProcess", file=cfg.get("__file__"))
+    g = cfg.get("Global") or {}
+    policy = g.get("bad_sample_policy") or "fail"
+    cfg = with_report_keys(cfg)
+    loader = build_dataloader(cfg, "Eval", rank=env.rank, world_size=env.world_size, seed=int(g.get("seed") or 0),
+                              policy=policy)
+    post_process = POSTPROCESSES.build(cfg["PostProcess"], where="PostProcess")
+    model = build_model(cfg["Architecture"])
+    load_eval_weights(model, weights, log=log if env.is_main else _silent)
+    bar = None
+    if progress and env.is_main:
+        from tqdm import tqdm
+
+        total = sum(len(chunk) for chunk in loader.batch_sampler)
+        desc = "eval" if not env.distributed else f"eval (rank 0 of {env.world_size})"
+        bar = tqdm(total=total, desc=desc, unit="img", dynamic_ncols=True)
+    try:
+        shard = evaluate_shard(model, loader, post_process, protocol, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return merge_shards(shard, rank=env.rank, distributed=env.distributed)

@@ -1,0 +1,215 @@
+"""Evaluation of one rank's shard of the Eval set, keeping a record per image.
+
+Same computation as :func:`dbnetpp.engine.run_evaluation` (model -> ``DBPostProcess`` ->
+ICDAR2015 matching of :mod:`dbnetpp.metrics.icdar_eval`), plus what a report needs:
+
+* every image keeps its identity (dataset index, image path, ``label_file:line``), its
+  detections and its matching, in an :class:`~dbnetpp.evaluation.records.ImageRecord`;
+* don't-care GT follows the protocol from the transcriptions when the batch carries
+  ``texts`` (official: ``###`` only; paddleocr: ``###`` and ``*``), else ``ignore_tags``;
+* an image that fails to load under the ``skip`` bad-sample policy is not dropped: its GT
+  is read from its label line and it is scored with no detections (``record.skipped``
+  says why).  A sample whose label line itself is unreadable has no GT to score; it is
+  returned in ``ShardResult.unscored``.
+
+Batches are matched to dataset indices through the loader's batch sampler, which yields
+the ``(epoch, index)`` lists the loader loads, in order; a skipped sample is recognised by
+its ``label_file:line`` in ``batch["_skipped"]`` and the image paths of the others are
+checked against their label lines.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import paddle
+
+from ..data.label_file import parse_label_line, read_raw_lines
+from ..data.loader import SKIPPED_KEY, num_samples
+from ..data.transforms.det_label_encode import DetLabelEncode
+from ..engine.dist import unwrap
+from ..errors import DataError
+from ..metrics.icdar_eval import Sample, check_protocol, dont_care_text, evaluate_samples
+from .records import ImageRecord
+
+
+@dataclass
+class ShardResult:
+    """What one rank evaluated."""
+
+    records: List[ImageRecord] = field(default_factory=list)
+    unscored: List[Dict[str, str]] = field(default_factory=list)  # {"label", "reason"}
+    seconds_model: float = 0.0  # forward + post-process
+    seconds_total: float = 0.0  # the whole pass, loading included
+    batches: int = 0
+
+
+class LabelLookup:
+    """Image path and GT of a dataset sample read from its label line (cached per label file)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self._lines: Dict[str, Dict[int, bytes]] = {}
+        self._encode = DetLabelEncode()
+
+    def entry(self, index: int):
+        file, line = self.dataset.location(index)
+        if file not in self._lines:
+            self._lines[file] = dict(read_raw_lines(file))
+        return parse_label_line(self._lines[file][line], file, line, self.dataset.data_dir,
+                                getattr(self.dataset, "delimiter", "\t"))
+
+    def ground_truth(self, index: int) -> Tuple[str, np.ndarray, List[str]]:
+        """``(image path, polys [N, P, 2], texts)``; raises :class:`DataError` naming file:line."""
+        entry = self.entry(index)
+        try:
+            data = self._encode({"label": entry.label})
+        except DataError as exc:
+            raise DataError(exc.raw_message, entry.file, entry.line) from None
+        return entry.path, data["polys"], data["texts"]
+
+
+def _as_numpy(x) -> np.ndarray:
+    return x.numpy() if isinstance(x, paddle.Tensor) else np.asarray(x)
+
+
+def _polygons(polys) -> List[np.ndarray]:
+    if polys is None:
+        return []
+    if isinstance(polys, (list, tuple)):
+        return [np.asarray(_as_numpy(p), np.float64).reshape(-1, 2) for p in polys]
+    arr = _as_numpy(polys).astype(np.float64)
+    return [a.reshape(-1, 2) for a in arr] if arr.size else []
+
+
+def _dont_care(texts: Optional[Sequence[str]], tags, n: int, protocol: str) -> List[bool]:
+    if texts is not None:
+        flags = [dont_care_text(t, protocol) for t in texts]
+    else:
+        flags = [bool(t) for t in _as_numpy(tags).reshape(-1)] if tags is not None else []
+    if len(flags) != n:
+        raise ValueError(f"{n} GT polygons but {len(flags)} don't-care flags")
+    return flags
+
+
+def _failed_indices(indices: Sequence[int], skipped: Sequence[str], dataset) -> Dict[int, str]:
+    """Which of ``indices`` the loader skipped, with the reason (matched on ``file:line: ``)."""
+    out: Dict[int, str] = {}
+    recognised = set()
+    for idx in indices:
+        file, line = dataset.location(idx)
+        prefix = f"{file}:{line}: "
+        for msg in skipped:
+            if msg.startswith(prefix):
+                out[idx] = msg[len(prefix):]
+                recognised.add(msg)
+                break
+    unknown = [m for m in skipped if m not in recognised]
+    if unknown:
+        raise RuntimeError(f"skipped samples that are not in this batch: {unknown}")
+    return out
+
+
+def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str = "official", *,
+                   progress: Optional[Callable[[int], Any]] = None) -> ShardResult:
+    """Run this rank's shard of ``loader`` through ``model`` and ``post_process``; score each image.
+
+    ``loader`` is a :func:`dbnetpp.data.build_dataloader` Eval loader (its ``batch_sampler``
+    yields the ``(epoch, index)`` lists it loads); ``progress(n)`` is called after each batch
+    with the number of samples the batch covered (skipped ones included).
+    """
+    check_protocol(protocol)
+    dataset = loader.dataset
+    lookup = LabelLookup(dataset)
+    plan = [[int(i) for _, i in chunk] for chunk in loader.batch_sampler]
+    net = unwrap(model)
+    was_training = net.training
+    net.eval()
+    out = ShardResult()
+    start = time.perf_counter()
+    try:
+        with paddle.no_grad():
+            for b, batch in enumerate(loader):
+                if b >= len(plan):
+                    raise RuntimeError("the loader yielded more batches than its batch sampler planned")
+                out.records.extend(_evaluate_batch(net, batch, plan[b], post_process, protocol, lookup, dataset, out))
+                out.batches += 1
+                if progress is not None:
+                    progress(len(plan[b]))
+    finally:
+        if was_training:
+            net.train()
+    if out.batches != len(plan):
+        raise RuntimeError(f"the loader yielded {out.batches} batches, its batch sampler planned {len(plan)}")
+    out.seconds_total = time.perf_counter() - start
+    return out
+
+
+class _Pending(NamedTuple):
+    index: int
+    image: str
+    label: str
+    sample: Sample
+    scores: List[float]
+    skipped: Optional[str]
+
+
+def _evaluate_batch(net, batch: Mapping[str, Any], indices: List[int], post_process, protocol: str,
+                    lookup: LabelLookup, dataset, out: ShardResult) -> List[ImageRecord]:
+    failed = _failed_indices(indices, batch.get(SKIPPED_KEY) or [], dataset)
+    good = [i for i in indices if i not in failed]
+    n = num_samples(batch)
+    if n != len(good):
+        raise RuntimeError(f"batch holds {n} samples, expected {len(good)} (indices {indices}, skipped {failed})")
+    pending = _loaded(net, batch, good, post_process, protocol, lookup, out) if good else []
+    pending += _not_loaded(failed, protocol, lookup, dataset, out)
+    pending.sort(key=lambda p: p.index)
+    results = evaluate_samples([p.sample for p in pending], protocol)
+    return [ImageRecord(index=p.index, image=p.image, label=p.label, gt=list(p.sample.gt),
+                        gt_dont_care=list(p.sample.gt_dont_care), det=list(p.sample.det), scores=p.scores,
+                        result=res, skipped=p.skipped)
+            for p, res in zip(pending, results)]
+
+
+def _loaded(net, batch, good: List[int], post_process, protocol: str, lookup: LabelLookup,
+            out: ShardResult) -> List[_Pending]:
+    """Model + post-process on the batch's samples (dataset indices ``good``, in batch order)."""
+    t0 = time.perf_counter()
+    image = batch["image"]
+    preds = net(image if isinstance(image, paddle.Tensor) else paddle.to_tensor(image))
+    maps = preds["maps"] if isinstance(preds, Mapping) else preds
+    boxes = post_process({"maps": _as_numpy(maps.astype("float32"))}, _as_numpy(batch["shape"]))
+    out.seconds_model += time.perf_counter() - t0
+    texts_b, paths_b = batch.get("texts"), batch.get("img_path")
+    pending = []
+    for k, idx in enumerate(good):
+        entry = lookup.entry(idx)
+        if paths_b is not None and str(paths_b[k]) != entry.path:
+            raise RuntimeError(f"batch sample {k} is {paths_b[k]}, expected {entry.path} "
+                               f"({entry.file}:{entry.line})")
+        gt = _polygons(batch["polys"][k])
+        care = _dont_care(texts_b[k] if texts_b is not None else None, batch["ignore_tags"][k], len(gt), protocol)
+        det = [np.asarray(p).reshape(-1, 2) for p in boxes[k]["points"]]
+        pending.append(_Pending(idx, entry.path, f"{entry.file}:{entry.line}",
+                                Sample(gt=gt, gt_dont_care=care, det=det), list(boxes[k]["scores"]), None))
+    return pending
+
+
+def _not_loaded(failed: Dict[int, str], protocol: str, lookup: LabelLookup, dataset,
+                out: ShardResult) -> List[_Pending]:
+    """Samples the loader skipped: GT from the label line, no detections (or unscored without GT)."""
+    pending = []
+    for idx, reason in failed.items():
+        file, line = dataset.location(idx)
+        try:
+            path, polys, texts = lookup.ground_truth(idx)
+        except DataError as exc:
+            out.unscored.append({"label": f"{file}:{line}",
+                                 "reason": f"{reason}; its label cannot be read either: {exc.raw_message}"})
+            continue
+        gt = _polygons(polys)
+        care = _dont_care(texts, None, len(gt), protocol)
+        pending.append(_Pending(idx, path, f"{file}:{line}", Sample(gt=gt, gt_dont_care=care, det=[]), [], reason))
+    return pending

@@ -1,0 +1,51 @@
+"""Which weights an evaluation uses, and loading them completely.
+
+PaddleOCR's ``tools/eval.py`` semantics: ``Global.checkpoints`` wins, else
+``Global.pretrained_model``; paths with or without ``.pdparams``.  Unlike training, an
+evaluation needs every entry of the model: a file that leaves entries missing (e.g. an
+ImageNet backbone) or with other shapes is an error, not a warning.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping, Tuple
+
+import paddle
+
+from ..checkpoint import LoadReport, load_pretrained
+from ..errors import CheckpointError, ConfigError
+
+WEIGHT_KEYS = ("checkpoints", "pretrained_model")
+
+
+def resolve_weights(cfg: Mapping[str, Any]) -> Tuple[str, str]:
+    """``(path as given, "Global.checkpoints" | "Global.pretrained_model")``.
+
+    Raises :class:`ConfigError` when neither is set and :class:`CheckpointError` when the
+    ``.pdparams`` file does not exist.
+    """
+    g = cfg.get("Global") or {}
+    for key in WEIGHT_KEYS:
+        value = g.get(key)
+        if value:
+            path = str(value)
+            file = path if path.endswith(".pdparams") else path + ".pdparams"
+            if not os.path.isfile(file):
+                where = f"Global.{key}={path}"
+                raise CheckpointError(f"{file}: file not found ({where}; give the checkpoint prefix, e.g. "
+                                      f"output/<model>/best_accuracy, with or without .pdparams)")
+            return path, f"Global.{key}"
+    raise ConfigError("no weights to evaluate: pass -o Global.checkpoints=PATH (or Global.pretrained_model=PATH), "
+                      "PATH being a .pdparams file with or without the extension", key="Global.checkpoints",
+                      file=cfg.get("__file__"))
+
+
+def load_eval_weights(model: paddle.nn.Layer, path: str, log: Callable[[str], Any] = print) -> LoadReport:
+    """Load ``path`` into ``model``; every model entry must be found with its shape."""
+    report = load_pretrained(model, path, log=log)
+    if report.missing or report.mismatched:
+        raise CheckpointError(
+            f"{report.path}: the file does not hold the whole model ({len(report.missing)} entries missing, "
+            f"{len(report.mismatched)} with other shapes, see the table above); evaluating it would score "
+            f"randomly initialised layers. Is it backbone-only pretrained weights, or another Architecture?")
+    return report
