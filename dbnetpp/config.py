@@ -348,8 +348,9 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
                                   key="Optimizer.lr.learning_rate", file=file)
         if opt.get("regularizer") is not None:
             _check_keys(opt["regularizer"], REGULARIZER_KEYS, "Optimizer.regularizer", file)
-            if opt["regularizer"].get("name", "L2") not in ("L2", "L1"):
-                raise ConfigError("must be L2 or L1", key="Optimizer.regularizer.name", file=file)
+            if opt["regularizer"].get("name", "L2") not in ("L2", "L1", "L2Decay", "L1Decay"):
+                raise ConfigError("must be L2 or L1 (or PaddleOCR's L2Decay / L1Decay)",
+                                  key="Optimizer.regularizer.name", file=file)
 
     for split in ("Train", "Eval"):
         sec = cfg.get(split)

@@ -1,0 +1,87 @@
+"""Process-group helpers: device choice, rank / world size, small all-reduces.
+
+Runs unchanged single-process or under ``python -m paddle.distributed.launch``:
+on GPU (``--gpus 0,1``) the backend is NCCL; on CPU (``--nproc_per_node N``)
+the launcher exports ``PADDLE_DISTRI_BACKEND=gloo`` for each worker and
+``paddle.distributed.init_parallel_env()`` then builds a gloo group.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Sequence
+
+import paddle
+import paddle.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    rank: int = 0
+    world_size: int = 1
+    device: str = "cpu"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def launched_world_size() -> int:
+    """World size announced by ``paddle.distributed.launch`` (1 when run directly)."""
+    try:
+        return int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+    except ValueError:
+        return 1
+
+
+def setup(use_gpu: bool, log=print) -> DistEnv:
+    """Pick the device and, when launched with several workers, join the process group."""
+    want_gpu = bool(use_gpu) and paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    if use_gpu and not want_gpu:
+        log("note: Global.use_gpu is true but this Paddle build or machine has no usable GPU; training on CPU")
+    world = launched_world_size()
+    if world > 1:
+        if not want_gpu:
+            # The launcher sets this for CPU workers; set it as well for hand-made launches.
+            os.environ.setdefault("PADDLE_DISTRI_BACKEND", "gloo")
+        dist.init_parallel_env()
+    rank = dist.get_rank() if world > 1 else 0
+    if want_gpu:
+        dev_id = dist.ParallelEnv().dev_id if world > 1 else 0
+        device = f"gpu:{dev_id}"
+    else:
+        device = "cpu"
+    paddle.set_device(device)
+    return DistEnv(rank=rank, world_size=max(world, 1), device=device)
+
+
+def all_reduce_sum(values: Sequence[float], distributed: bool) -> List[float]:
+    """Sum a few numbers over all ranks (float64; exact for counts < 2**53)."""
+    if not distributed:
+        return [float(v) for v in values]
+    t = paddle.to_tensor([float(v) for v in values], dtype="float64")
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return [float(v) for v in t.numpy().tolist()]
+
+
+def any_rank(flag: bool, distributed: bool) -> bool:
+    """True when ``flag`` is true on at least one rank."""
+    if not distributed:
+        return bool(flag)
+    t = paddle.to_tensor([1.0 if flag else 0.0], dtype="float32")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.numpy()[0] > 0)
+
+
+def barrier(distributed: bool) -> None:
+    if distributed:
+        dist.barrier()
+
+
+def unwrap(model: paddle.nn.Layer) -> paddle.nn.Layer:
+    """The plain model inside ``paddle.DataParallel`` (or the model itself)."""
+    return getattr(model, "_layers", model)

@@ -1,0 +1,84 @@
+"""Training position saved in ``.states`` and restored by ``Global.checkpoints``.
+
+PaddleOCR's ``.states`` pickle holds ``best_model_dict``, ``epoch`` (the last
+*completed* epoch; training resumes at ``epoch + 1``) and ``global_step``.  We
+keep those names and meanings and add what an exact resume needs:
+
+- ``iter_in_epoch``: iterations already done in epoch ``epoch + 1`` (a stop in
+  the middle of an epoch); those batches are skipped on resume without loading
+- ``steps_per_epoch``, ``world_size``: to detect a resume with another set-up
+- ``lr_last_epoch``: position of the learning-rate schedule
+- ``rng``: Python / NumPy / Paddle generator states
+- ``amp_scaler``: dynamic loss-scaling state
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # last completed epoch
+    iter_in_epoch: int = 0  # iterations done in epoch + 1
+    global_step: int = 0
+    best: Dict[str, Any] = field(default_factory=dict)
+
+    def to_states(self, **extra: Any) -> Dict[str, Any]:
+        states = {"best_model_dict": dict(self.best), "epoch": self.epoch, "global_step": self.global_step,
+                  "iter_in_epoch": self.iter_in_epoch}
+        states.update(extra)
+        return states
+
+    @classmethod
+    def from_states(cls, states: Dict[str, Any]) -> "TrainState":
+        best = dict(states.get("best_model_dict") or {})
+        for k in ("start_epoch", "acc", "is_float16"):  # keys PaddleOCR adds at load time
+            best.pop(k, None)
+        return cls(epoch=int(states.get("epoch", 0)), iter_in_epoch=int(states.get("iter_in_epoch", 0) or 0),
+                   global_step=int(states.get("global_step", 0) or 0), best=best)
+
+
+class SkipFirstBatches:
+    """Batch-sampler wrapper that drops the first ``skip`` batches of its next pass only.
+
+    Resuming in the middle of an epoch skips the batches already trained on
+    without loading them; later passes are untouched.
+    """
+
+    def __init__(self, batch_sampler, skip: int):
+        self.inner = batch_sampler
+        self.skip = int(skip)
+
+    def __iter__(self) -> Iterator[List[Any]]:
+        skip, self.skip = self.skip, 0
+        for i, batch in enumerate(self.inner):
+            if i >= skip:
+                yield batch
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def batch_locations(loader, epoch: int, iteration: int) -> List[str]:
+    """``label_file:line`` of the samples of ``iteration`` in ``epoch`` on this rank, if the loader tells."""
+    sampler = getattr(loader, "batch_sampler", None)
+    dataset = getattr(loader, "dataset", None)
+    local_indices = getattr(sampler, "local_indices", None)
+    location = getattr(dataset, "location", None)
+    bs = getattr(sampler, "batch_size", None)
+    if not (callable(local_indices) and callable(location) and bs):
+        return []
+    indices = local_indices(epoch)[iteration * bs:(iteration + 1) * bs]
+    return [f"{f}:{line}" for f, line in (location(i) for i in indices)]
+
+
+def set_sampler_epoch(loader, epoch: int) -> Optional[int]:
+    sampler = getattr(loader, "batch_sampler", None)
+    if sampler is not None and hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+        return epoch
+    return None

@@ -1,0 +1,70 @@
+"""Train a DBNet / DBNet++ detector from a PaddleOCR-style config.
+
+    python tools/train.py -c configs/det/det_mv3_db++_icdar15.yml
+        -o Global.epoch_num=10 Train.loader.batch_size_per_card=8 [-o More.keys=...]
+
+    # several processes (CPU: gloo; GPU: --gpus 0,1 instead of --nproc_per_node);
+    # --max_restart 0: a failing run is not restarted by the launcher
+    python -m paddle.distributed.launch --max_restart 0 --nproc_per_node 2 tools/train.py -c CONFIG
+
+The config is loaded and validated completely before anything is built.  On
+rank 0 the last line of stdout is one JSON object: best ``precision``,
+``recall``, ``hmean``, ``best_epoch``, ``best_step``, ``steps`` (global steps
+done), ``epochs`` (completed) and ``save_model_dir``.
+
+Exit codes: 0 done; 1 data / checkpoint / non-finite-loss error; 2 invalid
+config or command line; 130 / 143 stopped by SIGINT / SIGTERM after saving
+``latest`` (resume with ``-o Global.checkpoints=<save_model_dir>/latest``).
+"""
+from __future__ import annotations
+
+# OpenCV before paddle: when paddle 2.6 is loaded first, OpenCV's PNG codec can crash in zlib
+# (deflateReset) or fail to decode.
+import cv2  # noqa: F401  isort: skip
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from dbnetpp.config import load_config
+from dbnetpp.errors import CheckpointError, ConfigError, DataError
+from dbnetpp.engine.guard import NonFiniteLossError, TrainingInterrupted
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    head, _, rest = __doc__.partition("\n\n")
+    parser = argparse.ArgumentParser(description=head, epilog=rest,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", required=True, help="YAML config (PaddleOCR schema)")
+    parser.add_argument("-o", "--opt", nargs="+", action="append", default=[], metavar="Section.key=value",
+                        help="override config entries; takes several values and may be repeated")
+    args = parser.parse_args(argv)
+    args.opt = [item for group in args.opt for item in group]
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.opt)
+        from dbnetpp.engine.trainer import Trainer
+
+        trainer = Trainer(cfg)  # checks the training-specific keys first, then builds
+        summary = trainer.train()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (DataError, CheckpointError, NonFiniteLossError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as exc:
+        print(f"{exc}; 'latest' was saved", file=sys.stderr)
+        return exc.exit_code
+    if trainer.main:
+        sys.stdout.flush()
+        print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
