@@ -94,8 +94,11 @@ pipi -q --no-deps -e .
 if [ "${INIT_DEV:-1}" = "1" ]; then
   say "installing test dependencies"
   pipi -q -r requirements-dev.txt
-  # The reference implementation for parity tests; its own pins (imgaug, old opencv) are not wanted.
-  if [ "$(installed_version paddleocr)" != "2.5.0.3" ]; then pipi -q --no-deps paddleocr==2.5.0.3; fi
+  # Reference implementations for parity tests (PaddleOCR 2.5.0.3, imgaug): --no-deps, since their own
+  # pins (opencv-python, imgaug's old numpy) must not replace ours.
+  if [ "$(installed_version imgaug)" != "0.4.0" ] || [ "$(installed_version paddleocr)" != "2.5.0.3" ]; then
+    pipi -q --no-deps -r requirements-ref.txt
+  fi
   # Optional: Polygon3 (successor of Polygon2, the official RRC tool's geometry library) lets a test
   # cross-check our evaluator's geometry. It builds from source (needs a C compiler) and its clipping
   # library is licensed for non-commercial use only, so a failure here is not fatal.
