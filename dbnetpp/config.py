@@ -88,7 +88,7 @@ LR_KEYS = ("name", "learning_rate", "warmup_epoch", "warmup_start_lr", "end_lr",
            "last_epoch")
 REGULARIZER_KEYS = ("name", "factor")
 LOADER_KEYS = ("shuffle", "drop_last", "batch_size_per_card", "num_workers", "use_shared_memory",
-               "persistent_workers", "prefetch_factor", "collate_fn")
+               "persistent_workers", "prefetch_factor", "collate_fn", "compact_batches")
 DATASET_SECTION_KEYS = ("dataset", "loader", "sampler")
 
 

@@ -23,9 +23,18 @@
   is present, possibly empty, in every batch); a batch whose samples all failed
   holds only ``_skipped`` (:func:`num_samples` returns 0).  Nothing is ever replaced
   by another sample.
+* **Compaction** (``compact_batches``, default true; used with ``num_workers > 0``).  Batches
+  travel from the workers in an exact, smaller form (:mod:`dbnetpp.data.compact`): float32 keys
+  whose values are all exactly 0 or 1 (``shrink_map``, ``shrink_mask``, ``threshold_mask``) as
+  uint8, and, when the transforms end with ``NormalizeImage(order: hwc)`` + ``ToCHWImage`` (+
+  ``KeepKeys``), the uint8 HWC image, normalised in the main process by the same table look-up.
+  The loader's iterator restores them, so its batches are value-, dtype- and shape-identical to
+  ``compact_batches: false`` (~4 MB instead of ~11.5 MB per 640x640 training sample).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
@@ -34,6 +43,7 @@ import paddle
 
 from ..errors import ConfigError, DataError
 from ..registry import DATASETS
+from .compact import COMPACT_KEY, compact_key, defer_normalisation, restore_batch
 from .dataset import FailedSample
 
 RAGGED_KEYS = ("polys", "ignore_tags", "texts", "img_path", "label")
@@ -65,12 +75,15 @@ def _stackable(values: Sequence[Any]) -> bool:
     return all(isinstance(v, (np.ndarray, np.generic, int, float)) and not isinstance(v, str) for v in values)
 
 
-def collate_samples(samples: Sequence[Any], ragged_keys: Sequence[str] = RAGGED_KEYS) -> Dict[str, Any]:
+def collate_samples(samples: Sequence[Any], ragged_keys: Sequence[str] = RAGGED_KEYS,
+                    compact: bool = False) -> Dict[str, Any]:
     """Stack a list of sample dicts (and :class:`FailedSample` s) into one batch.
 
     Runs inside the worker processes; :func:`finish_batch` completes the batch in
-    the main process.
+    the main process.  ``compact``: encode stackable keys with :func:`~dbnetpp.data.compact.compact_key`
+    (listed in ``batch["_compact"]``).
     """
+    encodings: Dict[str, str] = {}
     good = [s for s in samples if not isinstance(s, FailedSample)]
     failed = [tuple(s) for s in samples if isinstance(s, FailedSample)]
     batch: Dict[str, Any] = {}
@@ -83,6 +96,12 @@ def collate_samples(samples: Sequence[Any], ragged_keys: Sequence[str] = RAGGED_
                 raise ValueError(f"samples of one batch have different keys: {sorted(keys)} vs {sorted(s.keys())}")
         for key in keys:
             values = [s[key] for s in good]
+            if compact:
+                encoding, packed = compact_key(values, stack=key not in ragged_keys)
+                if encoding is not None:
+                    batch[key], encodings[key] = packed, encoding
+                    continue
+                values = packed
             if key in ragged_keys or not _stackable(values):
                 batch[key] = _PassThrough(values)
                 continue
@@ -92,6 +111,8 @@ def collate_samples(samples: Sequence[Any], ragged_keys: Sequence[str] = RAGGED_
                                  f"{', '.join(ragged_keys)} are kept as per-sample lists")
             batch[key] = np.stack([np.asarray(v) for v in values])
     batch[_FAILED_KEY] = _PassThrough(failed)
+    if encodings:
+        batch[COMPACT_KEY] = _PassThrough(encodings)
     if not any(isinstance(v, np.ndarray) for v in batch.values()):
         # paddle's loader ends the epoch (one process) or crashes (workers) on a batch
         # without any array, e.g. when every sample failed.
@@ -99,13 +120,19 @@ def collate_samples(samples: Sequence[Any], ragged_keys: Sequence[str] = RAGGED_
     return batch
 
 
-def finish_batch(batch: Dict[str, Any], policy: str) -> Dict[str, Any]:
-    """Unwrap pass-through values and apply the bad-sample policy (main process)."""
+def finish_batch(batch: Dict[str, Any], policy: str, normalize=None) -> Dict[str, Any]:
+    """Unwrap pass-through values, undo compaction and apply the bad-sample policy (main process).
+
+    ``normalize``: the ``NormalizeImage`` whose step the workers deferred (if any).
+    """
     failed = batch.pop(_FAILED_KEY).value
     batch.pop(_KEEPALIVE_KEY, None)
+    encodings = batch.pop(COMPACT_KEY, None)
     for key, value in batch.items():
         if isinstance(value, _PassThrough):
             batch[key] = value.value
+    if encodings is not None:
+        restore_batch(batch, encodings.value, normalize)
     if policy == "fail" and failed:
         file, line, message = failed[0]
         raise DataError(message, file, line)
@@ -192,12 +219,26 @@ class ShardedBatchSampler:
 
 
 class DetDataLoader(paddle.io.DataLoader):
-    """``paddle.io.DataLoader`` whose batches pass through :func:`finish_batch`."""
+    """``paddle.io.DataLoader`` whose batches pass through :func:`finish_batch`.
+
+    ``compact_batches`` (with workers only): compact batches in the workers and restore them
+    here (see the module docstring).  ``loader.dataset`` is then a shallow copy of ``dataset``
+    whose transforms defer the final normalisation (when that applies); ``dataset`` is unchanged.
+    """
 
     def __init__(self, dataset, batch_sampler: ShardedBatchSampler, policy: str = "fail", num_workers: int = 0,
-                 use_shared_memory: bool = True, persistent_workers: bool = True, prefetch_factor: int = 2):
+                 use_shared_memory: bool = True, persistent_workers: bool = True, prefetch_factor: int = 2,
+                 compact_batches: bool = True):
         persistent = bool(persistent_workers) and num_workers > 0
-        super().__init__(dataset, batch_sampler=batch_sampler, collate_fn=collate_samples, num_workers=num_workers,
+        self.compact_batches = bool(compact_batches) and num_workers > 0
+        self._normalize = None
+        if self.compact_batches:
+            deferred = defer_normalisation(getattr(dataset, "transforms", None))
+            if deferred is not None:
+                dataset = copy.copy(dataset)
+                dataset.transforms, self._normalize = deferred
+        collate = functools.partial(collate_samples, compact=True) if self.compact_batches else collate_samples
+        super().__init__(dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=num_workers,
                          use_shared_memory=use_shared_memory, return_list=True, prefetch_factor=prefetch_factor,
                          persistent_workers=persistent)
         self.policy = policy
@@ -224,7 +265,7 @@ class DetDataLoader(paddle.io.DataLoader):
         self._pass_open = True
         try:
             for batch in super().__iter__():
-                yield finish_batch(batch, self.policy)
+                yield finish_batch(batch, self.policy, self._normalize)
         except BaseException:  # also GeneratorExit: the caller stopped early
             self._drop_workers()
             raise
@@ -240,6 +281,15 @@ def _int_option(loader_cfg: Mapping[str, Any], key: str, default: int, minimum: 
         value = default
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", key=f"{mode}.loader.{key}")
+    return value
+
+
+def _bool_option(loader_cfg: Mapping[str, Any], key: str, default: bool, mode: str) -> bool:
+    value = loader_cfg.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ConfigError(f"must be true or false, got {value!r}", key=f"{mode}.loader.{key}")
     return value
 
 
@@ -286,4 +336,5 @@ def build_dataloader(config: Mapping[str, Any], mode: str, *, rank: int = 0, wor
         num_workers=_int_option(loader_cfg, "num_workers", 0, 0, mode),
         use_shared_memory=True if use_shm is None else bool(use_shm),
         persistent_workers=True if persistent is None else bool(persistent),
-        prefetch_factor=_int_option(loader_cfg, "prefetch_factor", 2, 1, mode))
+        prefetch_factor=_int_option(loader_cfg, "prefetch_factor", 2, 1, mode),
+        compact_batches=_bool_option(loader_cfg, "compact_batches", True, mode))
