@@ -1,0 +1,316 @@
+"""Every reliability case the tests run, with the promised behaviour.
+
+One list feeds both the tests (parametrized over it, see ``conftest.py``) and
+``tools/gen_reliability_doc.py``, which renders ``docs/reliability.md``; a test fails when that
+file is stale.  A case whose ``bug`` is set currently misbehaves: its test is a strict
+``xfail`` with that reason, and the document says so.
+
+* :data:`CORPUS_CASES`: broken images / label lines (from ``tests/fixtures/bad_inputs/make_corpus.py``).
+* :data:`CONFIG_CASES`: malformed configs and command lines given to ``tools/train.py``.
+* :data:`SCENARIOS`: kills, full disks, corrupt checkpoints, non-finite losses, evaluation.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+_CORPUS_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "bad_inputs" / "make_corpus.py"
+
+
+def _load_corpus_module():
+    name = "reliability_make_corpus"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _CORPUS_PATH)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+corpus = _load_corpus_module()
+CORPUS_CASES = corpus.CASES
+
+
+
+@dataclass(frozen=True)
+class ConfigCase:
+    """``tools/train.py -c tiny_det.yml -o <overrides>`` (after ``edit`` of the YAML text).
+
+    ``{data}`` and ``{out}`` in overrides are replaced by the dataset folder and the output folder;
+    ``edit = (old, new)`` replaces text in a copy of the config (``old == ""`` appends ``new``,
+    ``old == "*"`` replaces the whole text); ``config`` is ``"missing"`` (a path that does not exist)
+    or ``"txt"`` (a copy named ``.txt``).
+    Expected: exit code ``exit_code`` quickly, ``needles`` in stderr, no training step, and the
+    config file named in stderr unless ``file_bug`` says why it currently is not.
+    """
+
+    id: str
+    what: str
+    overrides: Tuple[str, ...] = ()
+    edit: Optional[Tuple[str, str]] = None
+    config: str = ""
+    exit_code: int = 2
+    needles: Tuple[str, ...] = ()
+    names_file: bool = True
+    bug: str = ""
+    file_bug: str = ""
+    in_subprocess: bool = False  # run as a real subprocess (cases that may hang or crash the interpreter)
+
+
+CONFIG_CASES: Tuple[ConfigCase, ...] = (
+    # --- the file itself ---
+    ConfigCase("yaml_syntax_error", "YAML syntax error", edit=("epoch_num: 2", "epoch_num: [2"),
+               needles=("invalid YAML", "line")),
+    ConfigCase("top_level_not_mapping", "YAML top level is a list", edit=("*", "- Global: {}\n- Train: {}\n"),
+               needles=("top level must be a mapping",)),
+    ConfigCase("config_missing", "config file does not exist", config="missing", needles=("config file not found",)),
+    ConfigCase("config_not_yaml", "config file without .yml/.yaml extension", config="txt",
+               needles=(".yml or .yaml",)),
+    ConfigCase("unknown_section", "unknown top-level section", edit=("", "\nTrainn:\n  foo: 1\n"),
+               needles=("Trainn", "Did you mean 'Train'")),
+    ConfigCase("duplicate_key", "a key given twice in one mapping (YAML keeps the last silently)",
+               edit=("  epoch_num: 2\n", "  epoch_num: 2\n  epoch_num: 50\n"), overrides=("Global.max_steps=1",),
+               needles=("epoch_num", "duplicate"),
+               bug="dbnetpp/config.py load_yaml: PyYAML's SafeLoader accepts duplicate mapping keys and keeps the "
+                   "last one; the config silently trains 50 epochs instead of failing"),
+    # --- overrides ---
+    ConfigCase("unknown_global_key", "unknown Global key by override", ("Global.epoch_nm=3",),
+               needles=("Global.epoch_nm", "Did you mean 'epoch_num'")),
+    ConfigCase("unknown_override_section", "override of a section that does not exist", ("Foo.bar=1",),
+               needles=("Foo.bar", "section 'Foo'")),
+    ConfigCase("override_without_value", "override without '='", ("Global.epoch_num",),
+               needles=("Global.epoch_num", "Section.key=value"), names_file=False),
+    ConfigCase("override_index_out_of_range", "override of transform #20 of 9", ("Train.dataset.transforms.20.X=1",),
+               needles=("Train.dataset.transforms.20.X", "out of range")),
+    ConfigCase("override_into_value", "override below a scalar", ("Global.epoch_num.x=1",),
+               needles=("Global.epoch_num", "not a section")),
+    # --- types ---
+    ConfigCase("epoch_num_string", "Global.epoch_num: abc", ("Global.epoch_num=abc",),
+               needles=("Global.epoch_num", "must be int")),
+    ConfigCase("epoch_num_float", "Global.epoch_num: 1.5", ("Global.epoch_num=1.5",),
+               needles=("Global.epoch_num", "must be int")),
+    ConfigCase("use_gpu_string", "Global.use_gpu: maybe", ("Global.use_gpu=maybe",), needles=("Global.use_gpu",)),
+    ConfigCase("batch_size_string", "batch_size_per_card: abc", ("Train.loader.batch_size_per_card=abc",),
+               needles=("Train.loader.batch_size_per_card",)),
+    ConfigCase("batch_size_float", "batch_size_per_card: 1.5", ("Train.loader.batch_size_per_card=1.5",),
+               needles=("Train.loader.batch_size_per_card",)),
+    ConfigCase("seed_string", "Global.seed: abc", ("Global.seed=abc",), needles=("Global.seed",)),
+    ConfigCase("transform_args_not_mapping", "transform arguments are a list", (
+        "Train.dataset.transforms.3.EastRandomCropData=[1,2]",), needles=("EastRandomCropData", "mapping")),
+    # --- impossible values ---
+    ConfigCase("negative_batch", "batch_size_per_card: -2", ("Train.loader.batch_size_per_card=-2",),
+               needles=("Train.loader.batch_size_per_card", "positive")),
+    ConfigCase("zero_batch", "batch_size_per_card: 0", ("Eval.loader.batch_size_per_card=0",),
+               needles=("Eval.loader.batch_size_per_card",)),
+    ConfigCase("negative_workers", "num_workers: -1", ("Train.loader.num_workers=-1",),
+               needles=("Train.loader.num_workers",)),
+    ConfigCase("zero_epochs", "Global.epoch_num: 0", ("Global.epoch_num=0",), needles=("Global.epoch_num",)),
+    ConfigCase("zero_max_steps", "Global.max_steps: 0", ("Global.max_steps=0",), needles=("Global.max_steps",)),
+    ConfigCase("zero_max_bad_steps", "Global.max_bad_steps: 0", ("Global.max_bad_steps=0",),
+               needles=("Global.max_bad_steps",)),
+    ConfigCase("negative_seed", "Global.seed: -1", ("Global.seed=-1",), needles=("Global.seed",)),
+    ConfigCase("bad_policy", "Global.bad_sample_policy: ignore", ("Global.bad_sample_policy=ignore",),
+               needles=("Global.bad_sample_policy", "'fail' or 'skip'")),
+    ConfigCase("negative_lr", "learning_rate: -0.1", ("Optimizer.lr.learning_rate=-0.1",),
+               needles=("Optimizer.lr.learning_rate",)),
+    ConfigCase("negative_warmup", "warmup_epoch: -1", ("Optimizer.lr.warmup_epoch=-1",),
+               needles=("Optimizer.lr", "warmup_epoch")),
+    ConfigCase("beta1_out_of_range", "Adam beta1: 1.5", ("Optimizer.beta1=1.5",), needles=("Optimizer.beta1",)),
+    ConfigCase("negative_regularizer", "regularizer factor: -1", ("Optimizer.regularizer.factor=-1",),
+               needles=("Optimizer.regularizer.factor",)),
+    ConfigCase("unknown_optimizer", "Optimizer.name: Adamm", ("Optimizer.name=Adamm",),
+               needles=("Optimizer.name", "Did you mean 'Adam'")),
+    ConfigCase("crop_negative", "EastRandomCropData size [-64, 64]", (
+        "Train.dataset.transforms.3.EastRandomCropData.size=[-64,64]",),
+        needles=("EastRandomCropData", "size")),
+    ConfigCase("crop_not_multiple_of_32", "EastRandomCropData size [70, 70] (the model needs multiples of 32)", (
+        "Train.dataset.transforms.3.EastRandomCropData.size=[70,70]",), needles=("EastRandomCropData", "32"),
+        bug="nothing checks that the training crop is a multiple of 32 (dbnetpp/config.py / EastRandomCropData); "
+            "the first step crashes in DBFPN with Paddle's 'Broadcast dimension mismatch' ValueError "
+            "(traceback, exit 1)"),
+    ConfigCase("crop_larger_than_memory", "EastRandomCropData size [100000, 100000] (28 GB per sample)", (
+        "Train.dataset.transforms.3.EastRandomCropData.size=[100000,100000]",), needles=("EastRandomCropData",),
+        in_subprocess=True,
+        bug="no upper limit on the crop size; the 28 GB canvas raises MemoryError in the data loader, which with "
+            "num_workers: 0 hangs training forever (paddle's single-process loader thread dies without closing its "
+            "queue; dbnetpp/data/dataset.py SAMPLE_ERRORS does not cover MemoryError)"),
+    ConfigCase("shrink_ratio_out_of_range", "MakeShrinkMap shrink_ratio 1.5", (
+        "Train.dataset.transforms.5.MakeShrinkMap.shrink_ratio=1.5",), needles=("MakeShrinkMap", "shrink_ratio")),
+    ConfigCase("normalize_std_zero", "NormalizeImage std with a 0", (
+        "Train.dataset.transforms.6.NormalizeImage.std=[0,0.2,0.2]",), needles=("NormalizeImage", "std")),
+    ConfigCase("normalize_scale_code", "NormalizeImage scale: __import__('os') (never evaluated)", (
+        "Train.dataset.transforms.6.NormalizeImage.scale=__import__('os')",), needles=("NormalizeImage", "scale")),
+    ConfigCase("decode_mode_unknown", "DecodeImage img_mode: XYZ", (
+        "Train.dataset.transforms.0.DecodeImage.img_mode=XYZ",), needles=("DecodeImage", "img_mode")),
+    ConfigCase("ratio_out_of_range", "ratio_list: [2.0]", ("Train.dataset.ratio_list=[2.0]",),
+               needles=("Train.dataset.ratio_list",)),
+    ConfigCase("backbone_scale", "MobileNetV3 scale 0.33", ("Architecture.Backbone.scale=0.33",),
+               needles=("Architecture.Backbone", "scale")),
+    ConfigCase("neck_channels", "DBFPN out_channels -5", ("Architecture.Neck.out_channels=-5",),
+               needles=("Architecture.Neck", "out_channels")),
+    ConfigCase("postprocess_thresh", "DBPostProcess thresh 2.0", ("PostProcess.thresh=2.0",),
+               needles=("PostProcess", "thresh")),
+    # --- eval_batch_step ---
+    ConfigCase("eval_step_three_values", "eval_batch_step: [1, 2, 3]", ("Global.eval_batch_step=[1,2,3]",),
+               needles=("Global.eval_batch_step",)),
+    ConfigCase("eval_step_string", "eval_batch_step: abc", ("Global.eval_batch_step=abc",),
+               needles=("Global.eval_batch_step",)),
+    ConfigCase("eval_step_zero_period", "eval_batch_step: [0, 0]", ("Global.eval_batch_step=[0,0]",),
+               needles=("Global.eval_batch_step",)),
+    ConfigCase("eval_step_negative", "eval_batch_step: [-1, 2]", ("Global.eval_batch_step=[-1,2]",),
+               needles=("Global.eval_batch_step",)),
+    # --- transforms ---
+    ConfigCase("unknown_transform", "unknown Train transform name", (
+        "Train.dataset.transforms.1={DetLabelEncodx: null}",), needles=("DetLabelEncodx", "Did you mean")),
+    ConfigCase("unknown_eval_transform", "unknown Eval transform name", (
+        "Eval.dataset.transforms.2={DetResizeForTst: null}",), needles=("DetResizeForTst", "Did you mean")),
+    ConfigCase("unknown_transform_key", "unknown key in a transform", (
+        "Train.dataset.transforms.3.EastRandomCropData.sizes=[64,64]",),
+        needles=("EastRandomCropData.sizes", "Did you mean 'size'")),
+    ConfigCase("unknown_augmenter", "IaaAugment augmenter 'Flipz'", (
+        "Train.dataset.transforms.2.IaaAugment.augmenter_args=[{type: Flipz, args: {p: 0.5}}]",),
+        needles=("IaaAugment", "Flipz")),
+    ConfigCase("keep_unknown_key", "KeepKeys asks for a key no transform makes", (
+        "Train.dataset.transforms.8.KeepKeys.keep_keys=[image,foo]",), exit_code=1, needles=("KeepKeys", "'foo'"),
+        file_bug="KeepKeys' unknown key is only found on the first sample (a DataError naming the label line, "
+                 "exit 1), not by config validation"),
+    ConfigCase("empty_transform_list", "Train transforms: []", ("Train.dataset.transforms=[]",),
+               needles=("Train.dataset.transforms",),
+               bug="an empty (or null) transform list is accepted; the raw samples reach the model, which raises "
+                   "Paddle's 'conv2d(): argument input must be Tensor' ValueError at step 1 (traceback, exit 1)"),
+    # --- data and output locations ---
+    ConfigCase("missing_label_file", "label file does not exist", ("Train.dataset.label_file_list=[{data}/nope.txt]",),
+               needles=("nope.txt", "not found")),
+    ConfigCase("missing_eval_label_file", "Eval label file does not exist", (
+        "Eval.dataset.label_file_list=[{data}/nope.txt]",), needles=("nope.txt", "not found")),
+    ConfigCase("label_file_is_directory", "label_file_list names a folder", ("Train.dataset.label_file_list=[{data}]",),
+               needles=("directory",)),
+    ConfigCase("empty_label_file_list", "label_file_list: []", ("Train.dataset.label_file_list=[]",),
+               needles=("label_file_list",)),
+    ConfigCase("missing_data_dir", "data_dir does not exist (policy fail)", ("Train.dataset.data_dir={data}/nowhere",),
+               exit_code=1, needles=("nowhere", "not found"),
+               file_bug="a missing data_dir is reported as the first missing image (DataError naming "
+                        "label_file:line, exit 1), not as Train.dataset.data_dir of the config"),
+    ConfigCase("empty_data_dir", "data_dir: (empty)", ("Train.dataset.data_dir=",), needles=("data_dir",)),
+    ConfigCase("missing_checkpoint", "Global.checkpoints names no file", ("Global.checkpoints={out}/nope",),
+               needles=("Global.checkpoints", "nope")),
+    ConfigCase("missing_pretrained", "Global.pretrained_model names no file", (
+        "Global.pretrained_model={data}/nope",), needles=("Global.pretrained_model",)),
+    ConfigCase("save_dir_is_a_file", "save_model_dir is an existing file", ("Global.save_model_dir={data}/train.txt",),
+               needles=("save_model_dir",)),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fault or robustness case with its own test (``test`` = ``file::function``)."""
+
+    id: str
+    area: str
+    what: str
+    result: str
+    test: str
+    bug: str = ""
+
+
+SCENARIOS: Tuple[Scenario, ...] = (
+    # --- bad inputs through real runs ---
+    Scenario("train_skip_corpus", "bad inputs",
+             "whole corpus in the Train set, policy skip, tools/train.py 2 epochs with 2 loader worker processes",
+             "exit 0; every bad line skipped and counted per epoch (metrics.jsonl `skipped`), named in the log",
+             "test_bad_inputs.py::test_training_run_skips_and_counts_every_bad_sample"),
+    Scenario("train_fail_corpus", "bad inputs", "whole corpus in the Train set, policy fail",
+             "exit 1 before the first step, stderr names `labels.txt:LINE` of a bad line",
+             "test_bad_inputs.py::test_training_run_fail_policy_names_the_bad_line"),
+    Scenario("skip_names_every_sample", "bad inputs", "corpus with policy skip: where are the skipped lines listed?",
+             "every skipped `label_file:line` is named in train.log or metrics.jsonl",
+             "test_bad_inputs.py::test_every_skipped_sample_is_named_somewhere",
+             bug="tools/train.py names only the first 5 skipped samples of an epoch (dbnetpp/engine/trainer.py "
+                 "_report_skipped) and metrics.jsonl holds only their count"),
+    Scenario("skip_everything_bad", "bad inputs", "policy skip with a wrong data_dir (no sample loads)",
+             "exit non-zero: a run that cannot load any sample is an error",
+             "test_bad_inputs.py::test_skip_policy_with_nothing_loadable_fails"),
+    Scenario("huge_image_memory", "bad inputs", "10000 x 10000 PNG through the train and eval pipelines",
+             "decoded and processed (no pixel limit below OpenCV's 2^30); peak RSS of the loading process "
+             "grows by < 1 GB (measured ~0.6 GB)",
+             "test_bad_inputs.py::test_huge_image_is_processed_in_bounded_memory"),
+    Scenario("loader_unexpected_exception", "bad inputs",
+             "a transform raising an unexpected exception (MemoryError) with num_workers: 0",
+             "the error reaches the training loop (no hang)",
+             "test_bad_inputs.py::test_unexpected_sample_exception_does_not_hang",
+             bug="paddle 2.6's single-process DataLoader thread dies on exceptions other than StopIteration without "
+                 "closing its queue, so the main thread waits forever; dbnetpp/data/dataset.py captures only "
+                 "DataError/cv2.error/OSError"),
+    Scenario("eval_tool_skip", "evaluation", "unloadable Eval images, tools/eval.py policy skip",
+             "every image counted (`images` = lines); an unloadable image scores as no detections, its GT counts; "
+             "listed on stderr", "test_bad_inputs.py::test_eval_tool_never_drops_an_image"),
+    Scenario("eval_tool_fail", "evaluation", "unloadable Eval image, tools/eval.py policy fail",
+             "exit 1 naming `label_file:line`", "test_bad_inputs.py::test_eval_tool_never_drops_an_image"),
+    Scenario("eval_in_training", "evaluation", "unloadable Eval images during training's evaluation (policy skip)",
+             "scored like tools/eval.py: the image counts with no detections",
+             "test_bad_inputs.py::test_training_evaluation_never_drops_an_image"),
+    Scenario("metric_missing_prediction", "evaluation", "DetMetric / tools/eval_icdar2015.py with an image "
+             "that has no prediction", "counts as no detections (GT boxes are misses)",
+             "test_bad_inputs.py::test_missing_prediction_counts_as_no_detections"),
+    # --- kills ---
+    Scenario("kill_single", "kill / resume", "single process: SIGKILL then SIGTERM at seeded random steps, "
+             "resume each time with Global.checkpoints=.../latest",
+             "final weights identical to an uninterrupted deterministic run; every checkpoint file loads after "
+             "each kill", "test_faults.py::test_single_process_kill_and_resume_is_exact"),
+    Scenario("kill_single_metrics", "kill / resume", "metrics.jsonl after a SIGKILL and resume",
+             "each global step logged once (the steps redone after the kill replace the lost ones)",
+             "test_faults.py::test_metrics_log_has_each_step_once_after_kill_and_resume"),
+    Scenario("kill_distributed", "kill / resume", "2 CPU processes (paddle.distributed.launch, gloo): SIGTERM and "
+             "SIGKILL of the whole job at seeded random steps, resume",
+             "final weights identical to an uninterrupted 2-process run; checkpoints load after each kill",
+             "test_faults.py::test_two_process_kill_and_resume_is_exact"),
+    Scenario("rank_death", "kill / resume", "SIGKILL of one trainer process of a 2-process job",
+             "the whole job exits non-zero in < 120 s, no process left behind",
+             "test_faults.py::test_dead_rank_stops_the_whole_job"),
+    Scenario("launcher_killed", "kill / resume", "SIGKILL of paddle.distributed.launch only (its trainers survive)",
+             "the trainers stop within 10 s", "test_faults.py::test_killed_launcher_leaves_no_trainer_behind",
+             bug="trainer processes do not watch their launcher: they keep training as orphans and keep writing "
+                 "checkpoints (dbnetpp/engine/dist.py setup could set PR_SET_PDEATHSIG or poll os.getppid())"),
+    Scenario("crash_between_files", "checkpoints", "crash while `latest` is being replaced (between renaming its "
+             ".pdparams and .pdopt/.states)", "resume refuses a mixed checkpoint or sees a consistent one",
+             "test_faults.py::test_crash_while_replacing_latest_leaves_a_consistent_checkpoint",
+             bug="dbnetpp/checkpoint.py save_checkpoint renames the three files one by one; a crash between the "
+                 "renames leaves new weights with old optimizer/.states, which load_checkpoint accepts silently"),
+    Scenario("corrupt_checkpoint", "checkpoints", "truncated / zero-byte / random-bytes .pdparams, .pdopt, .states",
+             "CheckpointError naming the file (tools/train.py: exit 1, file in stderr)",
+             "test_faults.py::test_corrupt_checkpoint_is_detected"),
+    Scenario("corrupt_latest_resume", "checkpoints", "resume from a `latest` whose .pdopt was truncated",
+             "tools/train.py exits 1 before any step, naming the file",
+             "test_faults.py::test_corrupt_latest_stops_a_resume_with_a_clear_error"),
+    Scenario("bitflip_checkpoint", "checkpoints", "bytes overwritten inside the tensor data of .pdparams",
+             "detected on load (checksum) instead of resuming with changed weights",
+             "test_faults.py::test_overwritten_weights_are_detected",
+             bug="dbnetpp/checkpoint.py stores no checksum: damage inside tensor data loads silently"),
+    # --- disk ---
+    Scenario("disk_full", "disk", "output disk fills up during training (tiny tmpfs when mountable; "
+             "else RLIMIT_FSIZE)", "exit 1 with 'No space left on device' / 'File too large' naming the "
+             "checkpoint; the previous `latest` still loads and resumes",
+             "test_faults.py::test_full_disk_fails_clearly_and_keeps_last_checkpoint"),
+    Scenario("read_only_output", "disk", "save_model_dir on a read-only file system",
+             "exit non-zero before the first step with a message naming the folder",
+             "test_faults.py::test_read_only_output_dir_fails_before_training"),
+    # --- loss guard ---
+    Scenario("nan_input", "loss guard", "one image with a NaN pixel after normalisation (test transform)",
+             "the step is skipped and reported like a NaN loss; no NaN reaches the weights",
+             "test_loss_guard.py::test_nan_input_image_is_caught",
+             bug="the loss stays finite (hard-swish/ReLU clamp NaN activations) but the gradients are NaN; "
+                 "dbnetpp/engine/trainer.py Trainer._step checks only the loss, so NaN is written into the first "
+                 "conv/BatchNorm weights and training continues silently"),
+    Scenario("nan_sample", "loss guard", "one sample with a NaN target (test transform)",
+             "that step skipped (no update, BatchNorm statistics restored) and reported with the sample's "
+             "label_file:line; training continues", "test_loss_guard.py::test_nan_sample_is_skipped_and_reported"),
+    Scenario("nan_stop", "loss guard", "every sample NaN, Global.max_bad_steps: 2, tools/train.py",
+             "exit 1 after 2 consecutive bad steps with the guard's message; weights never updated",
+             "test_loss_guard.py::test_persistent_nan_stops_training"),
+    Scenario("nan_one_rank", "loss guard", "NaN only on rank 1 of a 2-process job",
+             "both ranks skip the same steps and stop together (exit 1, no hang)",
+             "test_loss_guard.py::test_nan_on_one_rank_stops_all_ranks"),
+)
