@@ -9,25 +9,31 @@
   a file that matches nothing raises :class:`CheckpointError`.
 * ``Global.checkpoints`` -> :func:`load_checkpoint`: ``prefix.pdparams`` + ``prefix.pdopt`` +
   ``prefix.states`` (a pickled dict, e.g. ``epoch``, ``global_step``, ``best_model_dict``).
-* :func:`save_checkpoint` writes the same three files atomically.
+* :func:`save_checkpoint` writes the same three files, each atomically, ``.states`` last; it
+  records size and SHA-256 of the ``.pdparams`` and ``.pdopt`` it belongs to in ``.states``
+  (key ``dbnetpp_save@@``, ignored by PaddleOCR).  Loading verifies the files against that record:
+  a damaged file, or a mix of files from two saves (a crash between the renames), is a
+  :class:`CheckpointError`.  Files without the record (PaddleOCR's) load unverified.
 
 Paths may be given with or without ``.pdparams``, as in PaddleOCR.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 
 from .errors import CheckpointError
 
-__all__ = ["LoadReport", "load_params", "load_pretrained", "load_checkpoint", "save_checkpoint"]
+__all__ = ["LoadReport", "load_params", "load_pretrained", "load_checkpoint", "save_checkpoint",
+           "read_states", "verify_checkpoint"]
 
 _PADDLE_NAME_MAP_KEY = "StructuredToParameterName@@"
 # Extra entry of our .pdopt files: {structured name: parameter name} of the saved model.  Paddle keys
@@ -196,6 +202,84 @@ def _apply(model: paddle.nn.Layer, params: Mapping[str, Any], file: str, allow_b
     return report
 
 
+# Entry of our .states files: {"pdparams": {"size", "sha256"}, "pdopt": {...} or None} of the files
+# written by the same save.  PaddleOCR reads only the keys it knows from .states.
+_SAVE_KEY = "dbnetpp_save@@"
+_VERIFIED_EXTS = (".pdparams", ".pdopt")
+_HASH_CHUNK = 1 << 22
+
+
+def _digest(data: bytes) -> Dict[str, Any]:
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _file_digest(path: str) -> Dict[str, Any]:
+    h, size = hashlib.sha256(), 0
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
+                h.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return {"size": size, "sha256": h.hexdigest()}
+
+
+def read_states(prefix: str) -> Optional[Dict[str, Any]]:
+    """The dict pickled in ``prefix.states`` (None if absent), our save record included."""
+    states_file = _prefix(prefix) + ".states"
+    if not os.path.exists(states_file):
+        return None
+    try:
+        with open(states_file, "rb") as f:
+            states = pickle.load(f, encoding="latin1")
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as exc:
+        raise CheckpointError(f"{states_file}: cannot read (corrupt or truncated file?): "
+                              f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(states, dict):
+        raise CheckpointError(f"{states_file}: expected a pickled dict, got {type(states).__name__}")
+    return states
+
+
+def verify_checkpoint(prefix: str, states: Optional[Mapping[str, Any]] = None,
+                      exts: Sequence[str] = _VERIFIED_EXTS) -> bool:
+    """Check ``prefix.pdparams`` / ``.pdopt`` (``exts``) against the save record in ``prefix.states``.
+
+    ``states``: that file's dict when already read.  Returns False when there is no record
+    (PaddleOCR's files, or a save without ``.states``).  Raises :class:`CheckpointError` naming
+    the files when one differs in size or SHA-256 from the record (damaged bytes, or files from
+    two saves after a crash between the renames), or when a ``.pdopt`` exists that the save
+    did not write.
+    """
+    prefix = _prefix(prefix)
+    states_file = prefix + ".states"
+    if states is None:
+        states = read_states(prefix)
+    record = (states or {}).get(_SAVE_KEY)
+    if record is None:
+        return False
+    if not isinstance(record, Mapping):
+        raise CheckpointError(f"{states_file}: damaged save record ({_SAVE_KEY})")
+    bad = []
+    for ext in exts:
+        path, want = prefix + ext, record.get(ext.lstrip("."))
+        if want is None:
+            if os.path.exists(path):
+                raise CheckpointError(f"{path}: not written by the save recorded in {states_file} (left from an "
+                                      "older save?); move it away")
+            continue
+        if not os.path.isfile(path):
+            raise CheckpointError(f"{path}: file not found, but {states_file} records it as part of the checkpoint")
+        if os.path.getsize(path) != want.get("size") or _file_digest(path) != dict(want):
+            bad.append(path)
+    if bad:
+        raise CheckpointError(
+            f"{', '.join(bad)}: size or SHA-256 differs from the record in {states_file}: the file was damaged, "
+            "or the files come from different saves (a crash while saving?); resume from another checkpoint "
+            "(e.g. iter_epoch_N or best_accuracy)")
+    return True
+
+
 def load_pretrained(model: paddle.nn.Layer, path: str, log: Callable[[str], Any] = print) -> LoadReport:
     """Initialise ``model`` from ``path`` (``Global.pretrained_model``) and log one report table.
 
@@ -203,6 +287,8 @@ def load_pretrained(model: paddle.nn.Layer, path: str, log: Callable[[str], Any]
     PaddleClas MobileNetV3 names) is the one that matches most names.  Raises
     :class:`CheckpointError` if the file is missing, corrupt, or nothing in it matches.
     """
+    if path:
+        verify_checkpoint(path, exts=(".pdparams",))
     params = load_params(path)
     report = _apply(model, params, _prefix(path) + ".pdparams", allow_backbone=True)
     log(report.table())
@@ -216,9 +302,12 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None,
     Loads the model weights (names as stored; same report table as :func:`load_pretrained`),
     the optimizer state from ``prefix.pdopt`` when ``optimizer`` is given and the file exists,
     and returns the dict pickled in ``prefix.states`` (``{}`` if absent), with
-    ``start_epoch = epoch + 1`` added when it holds ``epoch``.
+    ``start_epoch = epoch + 1`` added when it holds ``epoch``.  Files written by
+    :func:`save_checkpoint` are first verified as one set (:func:`verify_checkpoint`).
     """
     prefix = _prefix(prefix)
+    saved_states = read_states(prefix)
+    verify_checkpoint(prefix, saved_states)
     params = load_params(prefix)
     report = _apply(model, params, prefix + ".pdparams", allow_backbone=False)
     log(report.table())
@@ -240,21 +329,12 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None,
                 raise CheckpointError(f"{opt_file}: optimizer state does not fit this optimizer: {exc}") from exc
         else:
             log(f"{opt_file} does not exist: optimizer state not restored")
-    states: Dict[str, Any] = {}
-    states_file = prefix + ".states"
-    if os.path.exists(states_file):
-        try:
-            with open(states_file, "rb") as f:
-                states = pickle.load(f, encoding="latin1")
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as exc:
-            raise CheckpointError(f"{states_file}: cannot read (corrupt or truncated file?): "
-                                  f"{type(exc).__name__}: {exc}") from exc
-        if not isinstance(states, dict):
-            raise CheckpointError(f"{states_file}: expected a pickled dict, got {type(states).__name__}")
-        if "epoch" in states and "start_epoch" not in states:
-            states["start_epoch"] = states["epoch"] + 1
-    else:
-        log(f"{states_file} does not exist: training counters start from zero")
+    states: Dict[str, Any] = dict(saved_states or {})
+    states.pop(_SAVE_KEY, None)
+    if saved_states is None:
+        log(f"{prefix}.states does not exist: training counters start from zero")
+    elif "epoch" in states and "start_epoch" not in states:
+        states["start_epoch"] = states["epoch"] + 1
     log(f"resumed from {prefix}")
     return states
 
@@ -364,9 +444,13 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None, states:
     """Write ``prefix.pdparams`` (+ ``.pdopt`` if ``optimizer``, + ``.states`` if ``states``).
 
     Every file is first written in full to a temporary file in the same directory and fsync-ed;
-    only when all of them are written are they renamed over the old ones.  Any failure (read-only
-    directory, full disk, ...) raises :class:`CheckpointError` naming the path, removes the
-    temporary files and leaves existing files untouched.
+    only when all of them are written are they renamed over the old ones, ``.states`` last.
+    ``.states`` also records size and SHA-256 of the ``.pdparams`` and ``.pdopt`` of this save,
+    so a crash between the renames (new weights, old ``.states``) or a damaged file is refused
+    by :func:`load_checkpoint`.  A ``.pdopt`` of an earlier save is removed when this save writes
+    none but writes ``.states``.  Any failure (read-only directory, full disk, ...) raises
+    :class:`CheckpointError` naming the path, removes the temporary files and leaves existing
+    files untouched.
     """
     prefix = _prefix(prefix)
     try:
@@ -376,7 +460,9 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None, states:
             opt_state[_OPT_NAMES_KEY] = {k: v.name for k, v in model.state_dict().items()}
             payload.append((prefix + ".pdopt", _paddle_bytes(opt_state)))
         if states is not None:
-            payload.append((prefix + ".states", pickle.dumps(dict(states), protocol=2)))
+            record = {"pdparams": _digest(payload[0][1]),
+                      "pdopt": _digest(payload[1][1]) if optimizer is not None else None}
+            payload.append((prefix + ".states", pickle.dumps({**dict(states), _SAVE_KEY: record}, protocol=2)))
     except (pickle.PicklingError, TypeError, AttributeError, ValueError) as exc:
         raise CheckpointError(f"{prefix}: cannot serialise checkpoint: {exc}") from exc
 
@@ -390,7 +476,10 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None, states:
             tmp = f"{final}.{os.getpid()}.tmp"
             written.append((tmp, final))
             _write_synced(tmp, data)
-        for tmp, final in written:
+        if states is not None and optimizer is None and os.path.exists(prefix + ".pdopt"):
+            current = prefix + ".pdopt"
+            os.remove(current)  # not part of this save; its .states would refuse it
+        for tmp, final in written:  # .states, the record of the set, last
             current = final
             os.replace(tmp, final)
     except OSError as exc:

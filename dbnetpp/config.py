@@ -96,7 +96,27 @@ DATASET_SECTION_KEYS = ("dataset", "loader", "sampler")
 # loading and overrides
 # ---------------------------------------------------------------------------
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` / ``5E4`` as floats (PyYAML's YAML 1.1 rule wants ``1.0e-3``)."""
+    """SafeLoader that also reads ``1e-3`` / ``5E4`` as floats (PyYAML's YAML 1.1 rule wants ``1.0e-3``)
+    and rejects a key given twice in one mapping (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: Dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # ``<<: *anchor`` entries may be overridden on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # unhashable key: the base constructor reports it
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"duplicate key '{key}' (first given at line {first.line + 1}); "
+                        f"YAML would silently keep the last value", key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -362,11 +382,7 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
             raise ConfigError("missing 'dataset'", key=f"{split}.dataset", file=file)
         ds_args = {k: v for k, v in ds.items() if k != "transforms"}
         _check_module(DATASETS, ds_args, f"{split}.dataset", file, injected=("transforms", "mode", "seed"))
-        for i, (name, args) in enumerate(transform_items(ds.get("transforms") or [], f"{split}.dataset.transforms", file)):
-            try:
-                TRANSFORMS.check_kwargs(name, args, where=f"{split}.dataset.transforms.{i}.{name}")
-            except ConfigError as exc:
-                raise exc.with_context(file=file) from None
+        _check_transforms(ds.get("transforms"), split, file)
         loader = sec.get("loader") or {}
         _check_keys(loader, LOADER_KEYS, f"{split}.loader", file)
         bs = loader.get("batch_size_per_card")
@@ -375,6 +391,65 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
         nw = loader.get("num_workers")
         if nw is not None and (not isinstance(nw, int) or isinstance(nw, bool) or nw < 0):
             raise ConfigError(f"must be an integer >= 0, got {nw!r}", key=f"{split}.loader.num_workers", file=file)
+
+
+def _check_transforms(transforms: Any, split: str, file) -> None:
+    """Each transform's arguments (and its ``check_config`` hook), then what the pipeline must make."""
+    where = f"{split}.dataset.transforms"
+    items = transform_items(transforms if transforms is not None else [], where, file)
+    for i, (name, args) in enumerate(items):
+        try:
+            cls = TRANSFORMS.check_kwargs(name, args, where=f"{where}.{i}.{name}")
+            hook = getattr(cls, "check_config", None)
+            if callable(hook):
+                try:
+                    hook(args, split)
+                except ConfigError as exc:
+                    raise exc.with_context(prefix=f"{where}.{i}.{name}") from None
+        except ConfigError as exc:
+            raise exc.with_context(file=file) from None
+    _check_pipeline(items, split, file)
+
+
+# Keys the trainer (loss) and the evaluator (post-process, metric) read from a batch.
+REQUIRED_KEEP_KEYS = {
+    "Train": ("image", "threshold_map", "threshold_mask", "shrink_map", "shrink_mask"),
+    "Eval": ("image", "shape", "polys", "ignore_tags"),
+}
+
+
+def _check_pipeline(items: List[tuple], split: str, file) -> None:
+    """The transforms decode the image and end in ``KeepKeys`` keeping what ``split`` needs,
+    all of which earlier transforms make."""
+    from .data.transforms.keep_keys import KeepKeys
+
+    where = f"{split}.dataset.transforms"
+    needed = REQUIRED_KEEP_KEYS[split]
+    usage = (f"{split} needs at least DecodeImage, DetLabelEncode, "
+             + ("MakeBorderMap, MakeShrinkMap, " if split == "Train" else "DetResizeForTest, ")
+             + f"NormalizeImage, ToCHWImage and KeepKeys with keep_keys {list(needed)}")
+    if not items:
+        raise ConfigError(f"is empty: {usage}", key=where, file=file)
+    names = [name for name, _ in items]
+    if "DecodeImage" not in names:
+        raise ConfigError(f"has no DecodeImage (images stay undecoded bytes): {usage}", key=where, file=file)
+    keep_at = [i for i, name in enumerate(names) if name == "KeepKeys"]
+    if not keep_at:
+        raise ConfigError(f"has no KeepKeys: {usage}", key=where, file=file)
+    last = keep_at[-1]
+    keep_keys = list(items[last][1].get("keep_keys") or [])
+    key = f"{where}.{last}.KeepKeys.keep_keys"
+    available = KeepKeys.available_keys(items[:last])
+    if available is not None:
+        unknown = [k for k in keep_keys if k not in available]
+        if unknown:
+            raise ConfigError(
+                f"KeepKeys asks for {', '.join(repr(k) for k in unknown)}, which no transform before it makes "
+                f"(available: {', '.join(sorted(available))})", key=key, file=file)
+    missing = [k for k in needed if k not in keep_keys]
+    if missing:
+        raise ConfigError(f"KeepKeys must keep {', '.join(repr(k) for k in missing)} ({split} reads "
+                          f"{', '.join(needed)}); got {keep_keys}", key=key, file=file)
 
 
 def _check_global_values(g: Mapping[str, Any], file):

@@ -192,7 +192,8 @@ def test_checkpoint_round_trip_with_optimizer_and_states(tmp_path):
     save_checkpoint(str(tmp_path / "out" / "latest"), model, opt, states)
     assert sorted(os.listdir(tmp_path / "out")) == ["latest.pdopt", "latest.pdparams", "latest.states"]
     with open(tmp_path / "out" / "latest.states", "rb") as f:  # plain pickle, as PaddleOCR writes it
-        assert pickle.load(f) == states
+        saved = pickle.load(f)
+    assert {k: v for k, v in saved.items() if k != "dbnetpp_save@@"} == states
 
     model2 = _model(2)
     opt2 = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model2.parameters())
@@ -223,6 +224,84 @@ def test_checkpoint_without_optimizer_file_or_states(tmp_path):
     opt = paddle.optimizer.Adam(parameters=model.parameters())
     assert load_checkpoint(str(tmp_path / "m"), _model(2), opt, log=log) == {}
     assert any("m.pdopt does not exist" in line for line in lines)
+
+
+def _full_checkpoint(prefix, seed=1, step=1):
+    model = _model(seed)
+    opt = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
+    save_checkpoint(str(prefix), model, opt, {"epoch": step, "global_step": step})
+    return model
+
+
+@pytest.mark.smoke
+def test_states_record_the_files_of_the_same_save(tmp_path):
+    import hashlib
+
+    _full_checkpoint(tmp_path / "ck")
+    with open(tmp_path / "ck.states", "rb") as f:
+        record = pickle.load(f)["dbnetpp_save@@"]
+    assert sorted(record) == ["pdopt", "pdparams"]
+    for ext, entry in record.items():
+        data = (tmp_path / f"ck.{ext}").read_bytes()
+        assert entry == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+@pytest.mark.parametrize("torn", [("pdparams",), ("pdparams", "pdopt")])
+def test_files_from_two_saves_are_refused(tmp_path, torn):
+    """What a crash between the renames leaves: the second save's first file(s), the first save's rest."""
+    _full_checkpoint(tmp_path / "a", seed=1, step=1)
+    _full_checkpoint(tmp_path / "second" / "a", seed=2, step=2)
+    for ext in torn:
+        shutil.copy(tmp_path / "second" / f"a.{ext}", tmp_path / f"a.{ext}")
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(str(tmp_path / "a"), _model(3), log=lambda s: None)
+    named = ", ".join(str(tmp_path / f"a.{ext}") for ext in torn)
+    assert f"{named}: size or SHA-256 differs from the record in {tmp_path / 'a.states'}" in str(exc.value)
+    assert "different saves" in str(exc.value)
+
+
+def test_a_whole_set_replaced_by_paddleocr_files_loads(tmp_path):
+    """PaddleOCR saving into the same folder writes all three files, its .states without our record."""
+    _full_checkpoint(tmp_path / "a", seed=1, step=1)
+    model = _model(2)
+    opt = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
+    model(paddle.rand([1, 3, 64, 64]))["maps"].mean().backward()
+    opt.step()
+    paddle.save(model.state_dict(), str(tmp_path / "a.pdparams"))
+    paddle.save(opt.state_dict(), str(tmp_path / "a.pdopt"))
+    with open(tmp_path / "a.states", "wb") as f:
+        pickle.dump({"epoch": 7, "best_model_dict": {}}, f, protocol=2)
+    loaded = _model(3)
+    got = load_checkpoint(str(tmp_path / "a"), loaded, log=lambda s: None)
+    assert got == {"epoch": 7, "best_model_dict": {}, "start_epoch": 8}
+    _assert_same(_numpy_state(model), loaded)
+
+
+def test_damaged_weights_are_refused_also_as_pretrained_weights(tmp_path):
+    _full_checkpoint(tmp_path / "ck")
+    blob = bytearray((tmp_path / "ck.pdparams").read_bytes())
+    blob[len(blob) // 2] ^= 0x01  # one bit inside the tensor data: paddle.load reads it without complaint
+    (tmp_path / "ck.pdparams").write_bytes(bytes(blob))
+    assert load_params(str(tmp_path / "ck"))
+    for load in (lambda m: load_checkpoint(str(tmp_path / "ck"), m, log=lambda s: None),
+                 lambda m: load_pretrained(m, str(tmp_path / "ck.pdparams"), log=lambda s: None)):
+        with pytest.raises(CheckpointError, match=r"ck\.pdparams: size or SHA-256 differs"):
+            load(_model(2))
+
+
+def test_save_without_optimizer_removes_the_older_optimizer_file(tmp_path):
+    _full_checkpoint(tmp_path / "ck")
+    save_checkpoint(str(tmp_path / "ck"), _model(2), states={"epoch": 3})
+    assert sorted(os.listdir(tmp_path)) == ["ck.pdparams", "ck.states"]
+    assert load_checkpoint(str(tmp_path / "ck"), _model(3), log=lambda s: None)["epoch"] == 3
+
+
+def test_leftover_optimizer_file_of_another_save_is_refused(tmp_path):
+    _full_checkpoint(tmp_path / "old")
+    save_checkpoint(str(tmp_path / "ck"), _model(2), states={"epoch": 3})
+    shutil.copy(tmp_path / "old.pdopt", tmp_path / "ck.pdopt")
+    with pytest.raises(CheckpointError, match=r"ck\.pdopt: not written by the save recorded in"):
+        load_checkpoint(str(tmp_path / "ck"), _model(3), log=lambda s: None)
 
 
 def test_corrupt_states_file(tmp_path):

@@ -18,6 +18,12 @@ Differences, all on purpose:
   evaluation, which counts that image twice).  Either the error is raised naming
   ``label_file:line`` or, when the loader runs with policy ``"skip"``, the sample
   comes back as a :class:`FailedSample` that the collate function drops and counts.
+* Any other exception of a sample (``MemoryError``, a bug in a transform) is never
+  skipped.  When the loader captures errors it travels to the main process as a
+  crash record (see :class:`FailedSample`) and is raised there as
+  :class:`SampleCrashError`, naming ``label_file:line`` and where it was raised:
+  raising it in paddle's single-process loader thread would kill that thread and
+  leave the training loop waiting forever.
 * Indices are stable: ``dataset[i]`` is the ``i``-th non-blank line over all label
   files.  The per-epoch choice of lines (``ratio_list`` sampling and shuffling) is
   :meth:`SimpleDataSet.epoch_indices`, which the batch sampler calls in the main
@@ -31,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import traceback
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -43,16 +50,58 @@ from .label_file import parse_label_line, read_raw_lines
 from .transforms import create_transforms
 
 # Failures of a single sample: bad label line, unreadable / undecodable image, invalid
-# geometry found by a transform.  Anything else is a bug and propagates.
+# geometry found by a transform.  Anything else is a bug: raised, never skipped.
 SAMPLE_ERRORS = (DataError, cv2.error, OSError)
 
 
-class FailedSample(NamedTuple):
-    """Stand-in returned for a sample that failed, when errors are captured."""
+class SampleCrashError(DataError):
+    """A sample raised an unexpected exception (not a data error); raised in the main process."""
 
+
+class SampleCrash(str):
+    """Message of a crash record: the text of an unexpected exception and where it was raised."""
+
+    def __reduce__(self):
+        return SampleCrash, (str(self),)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> "SampleCrash":
+        frames = traceback.format_tb(exc.__traceback__)
+        where = "".join(frames[-8:]).rstrip()
+        text = f"{type(exc).__name__}: {exc}".strip()
+        return cls(f"unexpected {text} (a bug or an exhausted resource, not a data error: never skipped)"
+                   f"\n  raised at (most recent call last):\n{where}")
+
+
+class _FailedSampleFields(NamedTuple):
     file: str
     line: int
     message: str
+
+
+class FailedSample(_FailedSampleFields):
+    """Stand-in returned for a sample that failed, when errors are captured.
+
+    ``message`` is a :class:`SampleCrash` for an unexpected exception (:meth:`crashed`).  Such a
+    record can never become a skipped sample: building a ``FailedSample`` from its fields (which
+    the loader does in the main process for every failure it skips) raises
+    :class:`SampleCrashError`; the loader's ``"fail"`` policy raises it as a ``DataError``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, file: str, line: int, message: str):
+        if isinstance(message, SampleCrash):
+            raise SampleCrashError(str(message), file, line)
+        return super().__new__(cls, file, line, message)
+
+    @classmethod
+    def crashed(cls, file: str, line: int, exc: BaseException) -> "FailedSample":
+        """The crash record of ``exc`` (built without raising, to travel to the main process)."""
+        return cls._make((file, line, SampleCrash.from_exception(exc)))
+
+    def __reduce__(self):
+        return FailedSample._make, (tuple(self),)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
@@ -243,6 +292,12 @@ class SimpleDataSet(Dataset):
             if self.capture_errors:
                 return FailedSample(file, line, message)
             raise DataError(message, file, line) from exc
+        except Exception as exc:  # not a data error: a bug, raised and never skipped
+            if self.capture_errors:
+                return FailedSample.crashed(file, line, exc)
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"while loading the sample of {file}:{line}")
+            raise
 
     def _load(self, idx: int, epoch: int) -> Dict[str, Any]:
         rec = self._records[idx]
@@ -263,8 +318,15 @@ class SimpleDataSet(Dataset):
         """Problems found without decoding: bad label lines and missing image files.
 
         Cheap (one ``stat`` per sample); the loader runs it before the first epoch
-        under policy ``"fail"`` so a broken label file fails at start-up.
+        under policy ``"fail"`` so a broken label file fails at start-up.  A ``data_dir``
+        that is not a folder is a :class:`ConfigError` (key ``<mode>.dataset.data_dir``)
+        rather than a missing image on every line.
         """
+        if not os.path.isdir(self.data_dir):
+            what = "is not a folder" if os.path.exists(self.data_dir) else "not found"
+            raise ConfigError(f"data_dir {what}: {os.path.abspath(self.data_dir)} (the image paths of "
+                              f"{', '.join(self.label_file_list)} are relative to it)",
+                              key=f"{self.mode}.dataset.data_dir")
         errors: List[DataError] = []
         for rec in self._records:
             file = self.label_file_list[rec.source]

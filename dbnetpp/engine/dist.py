@@ -4,10 +4,18 @@ Runs unchanged single-process or under ``python -m paddle.distributed.launch``:
 on GPU (``--gpus 0,1``) the backend is NCCL; on CPU (``--nproc_per_node N``)
 the launcher exports ``PADDLE_DISTRI_BACKEND=gloo`` for each worker and
 ``paddle.distributed.init_parallel_env()`` then builds a gloo group.
+
+A worker started by the launcher watches it: when the launcher dies without
+stopping its workers (SIGKILL, node agent gone), each worker exits at once
+(within about a second) with :data:`ORPHAN_EXIT_CODE`, saving nothing, rather
+than training on as an orphan that keeps writing into the output folder.
 """
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import List, Sequence
 
@@ -38,16 +46,49 @@ def launched_world_size() -> int:
         return 1
 
 
+ORPHAN_EXIT_CODE = 129  # 128 + SIGHUP: the controlling process is gone
+_watch_started = False
+
+
+def watch_launcher(interval: float = 1.0) -> bool:
+    """Exit this process when its parent (the launcher) dies; True if a watch was started.
+
+    A daemon thread compares ``os.getppid()`` with the parent at start every ``interval`` s
+    (a dead parent re-parents the process to init or a subreaper).  Nothing is saved: the
+    other ranks are in the same situation, and the last checkpoint stays the one to resume.
+    """
+    global _watch_started
+    parent = os.getppid()
+    if _watch_started or parent <= 1:
+        return False
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                sys.stderr.write(f"the launcher (pid {parent}) of this trainer (pid {os.getpid()}) died: "
+                                 f"exiting with code {ORPHAN_EXIT_CODE} without saving\n")
+                sys.stderr.flush()
+                os._exit(ORPHAN_EXIT_CODE)
+
+    threading.Thread(target=watch, name="launcher-watch", daemon=True).start()
+    _watch_started = True
+    return True
+
+
 def setup(use_gpu: bool, log=print) -> DistEnv:
     """Pick the device and, when launched with several workers, join the process group."""
     want_gpu = bool(use_gpu) and paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     if use_gpu and not want_gpu:
         log("note: Global.use_gpu is true but this Paddle build or machine has no usable GPU; training on CPU")
     world = launched_world_size()
+    if world == 1 and os.environ.get("PADDLE_TRAINER_ENDPOINTS"):
+        watch_launcher()  # a 1-process paddle.distributed.launch job
     if world > 1:
         if not want_gpu:
             # The launcher sets this for CPU workers; set it as well for hand-made launches.
             os.environ.setdefault("PADDLE_DISTRI_BACKEND", "gloo")
+        watch_launcher()
         dist.init_parallel_env()
     rank = dist.get_rank() if world > 1 else 0
     if want_gpu:
@@ -66,6 +107,15 @@ def all_reduce_sum(values: Sequence[float], distributed: bool) -> List[float]:
     t = paddle.to_tensor([float(v) for v in values], dtype="float64")
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return [float(v) for v in t.numpy().tolist()]
+
+
+def all_gather_strings(values: Sequence[str], distributed: bool) -> List[str]:
+    """The concatenation of every rank's ``values`` in rank order (all ranks must call it)."""
+    if not distributed:
+        return [str(v) for v in values]
+    gathered: List[List[str]] = []
+    dist.all_gather_object(gathered, [str(v) for v in values])
+    return [v for part in gathered for v in part]
 
 
 def any_rank(flag: bool, distributed: bool) -> bool:

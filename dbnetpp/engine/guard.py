@@ -10,7 +10,10 @@ Data-loader workers killed by the same signal are tolerated after the request.
 
 Non-finite loss: a step whose loss is NaN/inf (on any rank) is skipped on all
 ranks: no backward, no optimizer update, BatchNorm running statistics restored;
-the step still counts and the learning-rate schedule still advances.  It is
+the step still counts and the learning-rate schedule still advances.  A finite
+loss with a non-finite global gradient norm (e.g. a NaN input pixel that the
+activations clamp in the forward pass but not in the backward pass) is skipped
+the same way after the backward pass, before the update.  A bad step is
 reported with its samples (``img_path`` when the batch carries it, otherwise
 ``label_file:line``), and after ``max_bad_steps`` consecutive bad steps
 training stops with :class:`NonFiniteLossError`.
@@ -26,7 +29,7 @@ from ..errors import DBNetError
 
 
 class NonFiniteLossError(DBNetError, RuntimeError):
-    """Too many consecutive steps had a NaN or infinite loss."""
+    """Too many consecutive steps had a NaN or infinite loss (or gradient)."""
 
 
 class TrainingInterrupted(DBNetError, RuntimeError):
@@ -116,33 +119,42 @@ class BadStepGuard:
         self.consecutive = 0
         self.total = 0
         self.first_bad_step: Optional[int] = None
+        self._gradient_in_streak = False
         self._log = log
 
     def good(self) -> None:
         self.consecutive = 0
         self.first_bad_step = None
+        self._gradient_in_streak = False
 
-    def bad(self, step: int, losses: dict, paths: Sequence[str] = (), local: bool = True) -> None:
+    def bad(self, step: int, losses: dict, paths: Sequence[str] = (), local: bool = True,
+            grad_norm: Optional[float] = None) -> None:
         """Record a skipped step; raises :class:`NonFiniteLossError` past the limit.
 
-        ``local`` is False on ranks whose own loss was finite but that skip
-        because another rank's was not.
+        ``local`` is False on ranks whose own loss (or input) was finite but that skip because
+        another rank's was not.  ``grad_norm``: the global gradient norm when the loss was finite
+        but the gradients were not.
         """
         self.consecutive += 1
         self.total += 1
         if self.first_bad_step is None:
             self.first_bad_step = step
+        what = "loss" if grad_norm is None else "gradient"
+        self._gradient_in_streak |= grad_norm is not None
         if local:
             terms = ", ".join(f"{k}: {v}" for k, v in losses.items())
+            if grad_norm is not None:
+                terms = f"gradient norm: {grad_norm}; finite loss {terms}"
             where = f"; images: {', '.join(map(str, paths))}" if paths else ""
-            self._log(f"non-finite loss at global step {step} ({terms}){where}: step skipped, no update "
+            self._log(f"non-finite {what} at global step {step} ({terms}){where}: step skipped, no update "
                       f"({self.consecutive}/{self.max_bad_steps} in a row)")
         else:
-            self._log(f"global step {step} skipped: another rank had a non-finite loss "
+            self._log(f"global step {step} skipped: another rank had a non-finite {what} "
                       f"({self.consecutive}/{self.max_bad_steps} in a row)")
         if self.consecutive >= self.max_bad_steps:
+            kind = "losses or gradients" if self._gradient_in_streak else "losses"
             raise NonFiniteLossError(
-                f"{self.consecutive} consecutive non-finite losses (global steps {self.first_bad_step}..{step}); "
+                f"{self.consecutive} consecutive non-finite {kind} (global steps {self.first_bad_step}..{step}); "
                 f"stopping. Lower Optimizer.lr.learning_rate, set Optimizer.clip_norm_global, check the data "
                 f"named above, or raise Global.max_bad_steps")
 

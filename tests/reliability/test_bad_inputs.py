@@ -141,9 +141,6 @@ def test_training_run_skips_and_counts_every_bad_sample(rel, corpus_mod, train_c
     assert rel.check_all_checkpoints(out)
 
 
-@pytest.mark.xfail(strict=True, reason="tools/train.py names only the first 5 skipped samples of an epoch "
-                   "(dbnetpp/engine/trainer.py _report_skipped) and metrics.jsonl holds only the count, so the "
-                   "other skipped label lines are reported nowhere")
 def test_every_skipped_sample_is_named_somewhere(rel, corpus_mod, train_corpus, clean_data, tmp_path):
     out = tmp_path / "out"
     opts = rel.overrides(clean_data, out, "Global.bad_sample_policy=skip", "Global.epoch_num=1",
@@ -203,9 +200,6 @@ print("finished without error")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="paddle 2.6's single-process DataLoader thread dies on an exception other than "
-                   "StopIteration without closing its queue, so the training loop waits forever; "
-                   "dbnetpp/data/dataset.py SimpleDataSet.__getitem__ captures only DataError/cv2.error/OSError")
 def test_unexpected_sample_exception_does_not_hang(rel, clean_data):
     try:
         r = subprocess.run([sys.executable, "-c", _UNEXPECTED_PROBE, str(rel.CONFIG), str(clean_data), "skip"],

@@ -16,13 +16,14 @@ coordinates (the post-processing maps boxes back with ``shape``).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from ...errors import DataError
 from ...registry import TRANSFORMS
+from .resize import check_model_input_size
 
 _LIMIT_TYPES = ("min", "max", "resize_long")
 
@@ -55,6 +56,13 @@ class DetResizeForTest:
         self.limit_side_len = limit_side_len
         self.limit_type = limit_type
         self.resize_long = resize_long
+
+    @staticmethod
+    def check_config(args: Mapping[str, Any], mode: str) -> None:
+        """Config check (see ``validate_config``): a fixed ``image_shape`` is the model's input
+        (the other modes round their sizes to multiples of 32 themselves)."""
+        if args.get("image_shape") is not None:
+            check_model_input_size(args["image_shape"], "image_shape", mode)
 
     def target_size(self, h: int, w: int):
         """``(resize_h, resize_w)`` for an ``h x w`` image."""

@@ -23,7 +23,7 @@ The crop is rendered with one ``cv2.warpAffine`` from the *source* image, which 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -31,6 +31,7 @@ import numpy as np
 from ...errors import DataError
 from ...registry import TRANSFORMS
 from .geometry import pixel_inverse_map, polys_outside_rect
+from .resize import check_model_input_size
 
 
 def _free_positions(lo: np.ndarray, hi: np.ndarray, size: int) -> np.ndarray:
@@ -118,6 +119,11 @@ class EastRandomCropData:
         self.max_tries = max_tries
         self.min_crop_side_ratio = float(min_crop_side_ratio)
         self.keep_ratio = bool(keep_ratio)
+
+    @staticmethod
+    def check_config(args: Mapping[str, Any], mode: str) -> None:
+        """Config check (see ``validate_config``): the canvas ``size`` is the model's input."""
+        check_model_input_size(args.get("size", (640, 640)), "size", mode, order="[width, height]")
 
     def apply(self, data: Dict[str, Any], src_to_frame: Optional[np.ndarray] = None,
               frame_hw: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
