@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Train a DBNet / DBNet++ recipe on one or more GPUs, on CPU, or across several machines.
+#
+#   bash scripts/train.sh [CONFIG] [GPUS|auto|cpu] [options] [-o Key=value ...]
+#
+# With no CONFIG:
+#   * ICDAR2015 prepared (./train_data/icdar2015/text_localization/) or a GPU present:
+#     trains configs/det/det_mv3_db++_icdar15.yml;
+#   * otherwise: a CPU demo on a small synthetic dataset (generated, prepared, trained and evaluated
+#     in a few minutes); the last line it prints is a JSON object with precision, recall and hmean.
+#
+# GPUS: auto (default: every GPU nvidia-smi lists, else CPU), cpu, or device ids such as 0,1,2,3.
+# Options:
+#   -c CONFIG              same as the positional CONFIG
+#   -o Key=value ...       PaddleOCR-style config overrides, passed to the trainer (several allowed)
+#   --scale-lr             apply the linear LR scaling rule: lr x (total batch / the config's reference
+#                          total batch), where the reference is `# reference_cards: N` in the config
+#   --ref-cards N          reference card count when the config does not state one
+#   --cpu-procs N          N CPU processes per node (gloo all-reduce) instead of one
+#   --nnodes N --master HOST:PORT --rank R
+#                          multi-node: run this same command on every node with its own --rank
+#   --ips IP1,IP2,...      multi-node, PaddleOCR style (each node finds its rank from its own IP)
+#   --log-dir DIR          per-process logs of paddle.distributed.launch (default <save_model_dir>/launch_logs)
+#   --engine dbnetpp|paddleocr
+#                          paddleocr: run upstream PaddleOCR's trainer through `python -m ppocr_patches.run`
+#   --dry-run              print the settings and the launch command, run nothing
+#   -h, --help
+# Environment: PYTHON (default .venv/bin/python), DEMO_TRAIN / DEMO_TEST / DEMO_SIZE (demo dataset).
+set -euo pipefail
+
+die() { echo "train.sh: ERROR: $*" >&2; exit 2; }
+show_cmd() {  # prints a command line, quoting only where the shell needs it
+  local a out=""
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=" $a"; else out+=" $(printf '%q' "$a")"; fi
+  done
+  echo " $out"
+}
+say() { echo "train.sh: $*"; }
+
+CALLER_PWD=$(pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
+elif [ -x .venv/bin/python ]; then PY="$ROOT/.venv/bin/python"
+else PY=python3; fi
+
+DEFAULT_CONFIG=configs/det/det_mv3_db++_icdar15.yml
+DEMO_CONFIG=configs/det/cpu/demo_mv3_db.yml
+ICDAR_LABEL=./train_data/icdar2015/text_localization/train_icdar2015_label.txt
+
+CONFIG=""; GPUS=""; ENGINE=dbnetpp; NNODES=""; MASTER=""; RANK=""; IPS=""; CPU_PROCS=""
+SCALE_LR=0; REF_CARDS_OPT=""; DRY=0; LOG_DIR=""
+OVERRIDES=()
+positional=0
+
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs a value (see --help)"; }
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -o|--override)
+      shift
+      [ $# -gt 0 ] || die "-o needs at least one Key=value"
+      while [ $# -gt 0 ] && [[ "$1" != -* ]]; do
+        [[ "$1" == *=* ]] || die "override '$1' must look like Section.key=value"
+        OVERRIDES+=("$1"); shift
+      done
+      continue ;;
+    -c|--config) need_value "$@"; CONFIG="$2"; shift ;;
+    --gpus) need_value "$@"; GPUS="$2"; shift ;;
+    --engine) need_value "$@"; ENGINE="$2"; shift ;;
+    --nnodes) need_value "$@"; NNODES="$2"; shift ;;
+    --master) need_value "$@"; MASTER="$2"; shift ;;
+    --rank) need_value "$@"; RANK="$2"; shift ;;
+    --ips) need_value "$@"; IPS="$2"; shift ;;
+    --cpu-procs) need_value "$@"; CPU_PROCS="$2"; shift ;;
+    --ref-cards) need_value "$@"; REF_CARDS_OPT="$2"; shift ;;
+    --log-dir) need_value "$@"; LOG_DIR="$2"; shift ;;
+    --scale-lr) SCALE_LR=1 ;;
+    --dry-run) DRY=1 ;;
+    -*) die "unknown option '$1' (see: bash scripts/train.sh --help)" ;;
+    *)
+      positional=$((positional + 1))
+      if [ "$positional" = 1 ] && [ -z "$CONFIG" ] && [[ "$1" == *.yml || "$1" == *.yaml ]]; then
+        CONFIG="$1"
+      elif [ -z "$GPUS" ]; then
+        GPUS="$1"
+      else
+        die "unexpected argument '$1' (usage: train.sh [CONFIG] [GPUS] [options] [-o Key=value ...])"
+      fi ;;
+  esac
+  shift
+done
+
+# ---- argument checks ------------------------------------------------------------------------------
+case "$ENGINE" in dbnetpp|paddleocr) ;; *) die "--engine must be dbnetpp or paddleocr, got '$ENGINE'" ;; esac
+[ -z "$CPU_PROCS" ] || { is_uint "$CPU_PROCS" && [ "$CPU_PROCS" -ge 1 ]; } || die "--cpu-procs must be a positive integer, got '$CPU_PROCS'"
+[ -z "$REF_CARDS_OPT" ] || { is_uint "$REF_CARDS_OPT" && [ "$REF_CARDS_OPT" -ge 1 ]; } || die "--ref-cards must be a positive integer, got '$REF_CARDS_OPT'"
+[ -z "$NNODES" ] || { is_uint "$NNODES" && [ "$NNODES" -ge 1 ]; } || die "--nnodes must be a positive integer, got '$NNODES'"
+[ -z "$RANK" ] || is_uint "$RANK" || die "--rank must be an integer >= 0, got '$RANK'"
+if [ -n "$IPS" ]; then
+  [ -z "$MASTER" ] || die "use either --ips or --master, not both"
+  n_ips=$(awk -F, '{print NF}' <<<"$IPS")
+  [ -z "$NNODES" ] || [ "$NNODES" = "$n_ips" ] || die "--nnodes $NNODES disagrees with --ips ($n_ips addresses)"
+  NNODES=$n_ips
+fi
+NNODES=${NNODES:-1}
+if [ "$NNODES" -gt 1 ] && [ -z "$IPS" ]; then
+  [ -n "$MASTER" ] || die "--nnodes $NNODES needs --master HOST:PORT (the rank-0 node's address) or --ips"
+  [[ "$MASTER" =~ ^[^:]+:[0-9]+$ ]] || die "--master must be HOST:PORT, got '$MASTER'"
+  [ -n "$RANK" ] || die "--nnodes $NNODES needs --rank (0 on the master node, 1..$((NNODES - 1)) on the others)"
+  [ "$RANK" -lt "$NNODES" ] || die "--rank $RANK must be < --nnodes $NNODES"
+fi
+if [ "$NNODES" = 1 ] && { [ -n "$MASTER" ] || [ -n "$RANK" ]; }; then
+  die "--master/--rank are multi-node options: add --nnodes N (N > 1)"
+fi
+
+# ---- devices --------------------------------------------------------------------------------------
+detect_gpus() {  # prints comma-separated GPU ids, or nothing
+  command -v nvidia-smi >/dev/null 2>&1 || return 0
+  nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null | tr -d ' ' | grep -E '^[0-9]+$' | paste -sd, - || true
+}
+paddle_has_cuda() { "$PY" -c 'import sys, paddle; sys.exit(0 if paddle.device.is_compiled_with_cuda() else 1)' 2>/dev/null; }
+
+REQ_GPUS="${GPUS:-auto}"
+DEVICE=cpu; GPU_IDS=""
+case "$REQ_GPUS" in
+  auto|all)
+    found=$(detect_gpus)
+    if [ -n "$found" ]; then
+      if [ "$DRY" = 1 ] || paddle_has_cuda; then DEVICE=gpu; GPU_IDS="$found"
+      else say "WARNING: nvidia-smi lists GPUs ($found) but this Paddle build has no CUDA; training on CPU (install paddlepaddle-gpu: see init.sh)"; fi
+    fi ;;
+  cpu|CPU) ;;
+  *)
+    [[ "$REQ_GPUS" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "GPUS must be auto, cpu or device ids like 0,1,2,3; got '$REQ_GPUS'"
+    DEVICE=gpu; GPU_IDS="$REQ_GPUS" ;;
+esac
+if [ "$DEVICE" = gpu ]; then
+  [ -z "$CPU_PROCS" ] || die "--cpu-procs is for CPU training; it cannot be combined with GPUs ($GPU_IDS)"
+  CARDS=$(awk -F, '{print NF}' <<<"$GPU_IDS")
+else
+  CARDS=${CPU_PROCS:-1}
+fi
+
+# ---- which config ---------------------------------------------------------------------------------
+DEMO=0
+if [ -z "$CONFIG" ]; then
+  if [ -f "$ICDAR_LABEL" ] || [ "$DEVICE" = gpu ] || [ "$ENGINE" = paddleocr ] || [ "$NNODES" -gt 1 ]; then
+    CONFIG=$DEFAULT_CONFIG
+    say "no CONFIG given: training $CONFIG (DBNet++, MobileNetV3) on ICDAR2015"
+    if [ ! -f "$ICDAR_LABEL" ] && [ "$DRY" = 0 ]; then
+      die "ICDAR2015 is not prepared: $ICDAR_LABEL is missing. Prepare it with
+  python tools/prepare_icdar2015.py --src /path/to/icdar2015 --dst ./train_data/icdar2015/text_localization
+(the folder holding ch4_training_images/, ch4_training_localization_transcription_gt/, ch4_test_images/, Challenge4_Test_Task1_GT/)"
+    fi
+  else
+    DEMO=1; CONFIG=$DEMO_CONFIG
+  fi
+else
+  if [[ "$CONFIG" != /* ]] && [ ! -f "$CONFIG" ] && [ -f "$CALLER_PWD/$CONFIG" ]; then CONFIG="$CALLER_PWD/$CONFIG"; fi
+  [ -f "$CONFIG" ] || die "config file not found: $CONFIG"
+fi
+
+# ---- batch / learning rate ------------------------------------------------------------------------
+# Reads batch_size_per_card, the learning rate and `# reference_cards: N` (after -o overrides).
+INFO=$("$PY" - "$CONFIG" "${OVERRIDES[@]+"${OVERRIDES[@]}"}" <<'PYEOF'
+import re, sys
+from dbnetpp.config import apply_overrides, load_yaml
+from dbnetpp.errors import ConfigError
+
+path, opts = sys.argv[1], sys.argv[2:]
+try:
+    raw = load_yaml(path)
+    bs_file = ((raw.get("Train") or {}).get("loader") or {}).get("batch_size_per_card")
+    lr_file = ((raw.get("Optimizer") or {}).get("lr") or {}).get("learning_rate")
+    cfg = apply_overrides(raw, opts, file=path)
+except ConfigError as exc:
+    print(f"error={exc}".replace("\n", " "))
+    sys.exit(0)
+lr_sec = (cfg.get("Optimizer") or {}).get("lr") or {}
+text = open(path, encoding="utf-8").read()
+m = re.search(r"^\s*#\s*reference_cards:\s*(\d+)\s*$", text, re.M)
+values = {
+    "bs": ((cfg.get("Train") or {}).get("loader") or {}).get("batch_size_per_card", ""),
+    "bs_file": bs_file if bs_file is not None else "",
+    "lr": lr_sec.get("learning_rate", ""),
+    "lr_file": lr_file if lr_file is not None else "",
+    "lr_name": lr_sec.get("name") or "constant",
+    "ref_cards": m.group(1) if m else "",
+    "save_dir": (cfg.get("Global") or {}).get("save_model_dir") or "./output",
+}
+for k, v in values.items():
+    print(f"{k}={v}")
+PYEOF
+) || die "could not read $CONFIG with $PY (is the project installed? run: bash init.sh)"
+cfg_get() { awk -v k="$1" -F= '$1 == k { sub(/^[^=]*=/, ""); print; exit }' <<<"$INFO"; }
+err=$(cfg_get error)
+[ -z "$err" ] || die "$err"
+BS=$(cfg_get bs); BS_FILE=$(cfg_get bs_file); LR=$(cfg_get lr); LR_FILE=$(cfg_get lr_file)
+LR_NAME=$(cfg_get lr_name); REF_CARDS=$(cfg_get ref_cards); SAVE_DIR=$(cfg_get save_dir)
+[ -z "$REF_CARDS_OPT" ] || REF_CARDS="$REF_CARDS_OPT"
+[ -n "$BS" ] || die "$CONFIG has no Train.loader.batch_size_per_card"
+
+TOTAL=$((BS * CARDS * NNODES))
+calc() { "$PY" -c "print('%.6g' % ($1))"; }
+if [ "$DEVICE" = gpu ]; then dev_desc="GPU $GPU_IDS ($CARDS card(s))"; else dev_desc="CPU ($CARDS process(es))"; fi
+say "config          $CONFIG"
+say "engine          $ENGINE"
+say "devices         $dev_desc x $NNODES node(s)"
+say "total batch     $BS per card x $CARDS card(s) x $NNODES node(s) = $TOTAL"
+NEW_LR=""
+if [ -n "$LR" ]; then
+  say "learning rate   $LR ($LR_NAME)"
+  if [ -n "$REF_CARDS" ] && [ -n "$BS_FILE" ] && [ -n "$LR_FILE" ]; then
+    REF_TOTAL=$((BS_FILE * REF_CARDS))
+    NEW_LR=$(calc "$LR * $TOTAL / $REF_TOTAL")
+    say "linear LR rule  the config's lr $LR_FILE is for $REF_CARDS card(s) x $BS_FILE = total batch $REF_TOTAL;"
+    say "                lr scales with total batch: $LR x $TOTAL / $REF_TOTAL = $NEW_LR for this run"
+    if [ "$SCALE_LR" = 1 ]; then
+      say "--scale-lr      using learning rate $NEW_LR"
+      OVERRIDES+=("Optimizer.lr.learning_rate=$NEW_LR")
+    elif [ "$TOTAL" != "$REF_TOTAL" ]; then
+      say "                (keeping $LR; pass --scale-lr to use $NEW_LR)"
+    fi
+  else
+    say "linear LR rule  lr scales with total batch; $CONFIG states no reference card count"
+    say "                (add a '# reference_cards: N' comment or pass --ref-cards N to get the scaled value)"
+    [ "$SCALE_LR" = 0 ] || die "--scale-lr needs the reference card count: add '# reference_cards: N' to $CONFIG or pass --ref-cards N"
+  fi
+else
+  [ "$SCALE_LR" = 0 ] || die "--scale-lr: $CONFIG has no Optimizer.lr.learning_rate"
+fi
+
+# ---- the command ----------------------------------------------------------------------------------
+PRE_OVR=()
+[ "$DEVICE" = gpu ] || PRE_OVR=("Global.use_gpu=False")
+ALL_OVR=("${PRE_OVR[@]+"${PRE_OVR[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}")
+
+if [ "$ENGINE" = paddleocr ]; then
+  RUNNER_ARGS=(train -c "$CONFIG")
+  if [ "$DRY" = 0 ]; then
+    mod_file=$("$PY" -c 'import importlib.util as u; s = u.find_spec("ppocr_patches.run"); print(s.origin if s else "")' 2>/dev/null || true)
+    [ -n "$mod_file" ] || die "--engine paddleocr needs the ppocr_patches.run module (python -m ppocr_patches.run), which is not available here.
+  Set up the upstream PaddleOCR route first: bash init.sh --with-paddleocr (see ppocr_patches/README.md)"
+  else
+    mod_file=ppocr_patches/run.py
+  fi
+  SCRIPT=("$mod_file"); SINGLE=("$PY" -m ppocr_patches.run)
+else
+  RUNNER_ARGS=(-c "$CONFIG")
+  SCRIPT=(tools/train.py); SINGLE=("$PY" tools/train.py)
+fi
+[ ${#ALL_OVR[@]} -eq 0 ] || RUNNER_ARGS+=(-o "${ALL_OVR[@]}")
+
+LAUNCH=0
+if [ "$NNODES" -gt 1 ] || [ "$CARDS" -gt 1 ]; then LAUNCH=1; fi
+ENV_PREFIX=()
+if [ "$LAUNCH" = 1 ]; then
+  LOG_DIR=${LOG_DIR:-${SAVE_DIR%/}/launch_logs}
+  CMD=("$PY" -m paddle.distributed.launch --log_dir "$LOG_DIR")
+  if [ "$DEVICE" = gpu ]; then CMD+=(--gpus "$GPU_IDS"); else CMD+=(--nproc_per_node "$CARDS"); fi
+  if [ -n "$IPS" ]; then CMD+=(--ips "$IPS")
+  elif [ "$NNODES" -gt 1 ]; then CMD+=(--nnodes "$NNODES" --master "$MASTER" --rank "$RANK"); fi
+  CMD+=("${SCRIPT[@]}" "${RUNNER_ARGS[@]}")
+else
+  CMD=("${SINGLE[@]}" "${RUNNER_ARGS[@]}")
+  if [ "$DEVICE" = gpu ]; then ENV_PREFIX=(env "CUDA_VISIBLE_DEVICES=$GPU_IDS"); fi
+fi
+
+# ---- demo -----------------------------------------------------------------------------------------
+banner() {
+  echo "=================================================================================================="
+  echo "  DEMO on SYNTHETIC data (no ICDAR2015 found at ./train_data/icdar2015, no GPU): a small CPU run that"
+  echo "  shows the whole pipeline works. Its precision/recall/hmean say nothing about ICDAR2015 accuracy."
+  echo "  To train on ICDAR2015 instead:"
+  echo "    python tools/prepare_icdar2015.py --src /path/to/icdar2015 --dst ./train_data/icdar2015/text_localization"
+  echo "    bash scripts/download_pretrained.sh mv3"
+  echo "    bash scripts/train.sh configs/det/det_mv3_db++_icdar15.yml      # GPUs are used when present"
+  echo "=================================================================================================="
+}
+
+if [ "$DEMO" = 1 ]; then
+  DEMO_ROOT=./train_data/synth_demo
+  D_TRAIN=${DEMO_TRAIN:-}; D_TEST=${DEMO_TEST:-}; D_SIZE=${DEMO_SIZE:-}
+  # defaults stated in the demo config as `# demo_dataset: train N test M size S`
+  read -r c_train c_test c_size < <(sed -nE 's/^#[[:space:]]*demo_dataset:[[:space:]]*train[[:space:]]+([0-9]+)[[:space:]]+test[[:space:]]+([0-9]+)[[:space:]]+size[[:space:]]+([0-9]+).*/\1 \2 \3/p' "$CONFIG" | head -n 1; echo)
+  D_TRAIN=${D_TRAIN:-${c_train:-64}}; D_TEST=${D_TEST:-${c_test:-16}}; D_SIZE=${D_SIZE:-${c_size:-256}}
+  GEN=("$PY" tools/make_synth_dataset.py --dst "$DEMO_ROOT/raw" --train "$D_TRAIN" --test "$D_TEST" --size "$D_SIZE" --seed 0 --force)
+  PREP=("$PY" tools/prepare_icdar2015.py --src "$DEMO_ROOT/raw" --dst "$DEMO_ROOT/text_localization" --force --no-progress)
+  EVAL_CKPT="${SAVE_DIR%/}/latest"
+  EVAL=("$PY" tools/eval.py -c "$CONFIG" -o "${ALL_OVR[@]}" "Global.checkpoints=$EVAL_CKPT")
+  banner
+  if [ "$DRY" = 1 ]; then
+    say "dry run; would run:"
+    show_cmd "${GEN[@]}"; show_cmd "${PREP[@]}"; show_cmd "${CMD[@]}"; show_cmd "${EVAL[@]}"
+    exit 0
+  fi
+  for tool in tools/make_synth_dataset.py tools/prepare_icdar2015.py tools/train.py tools/eval.py; do
+    [ -f "$tool" ] || die "$tool is missing from this checkout"
+  done
+  t0=$(date +%s)
+  say "[1/4] generating $D_TRAIN + $D_TEST synthetic ${D_SIZE}px images in $DEMO_ROOT/raw (ICDAR2015 layout)"
+  "${GEN[@]}" || die "synthetic data generation failed"
+  say "[2/4] converting to PaddleOCR label files in $DEMO_ROOT/text_localization"
+  "${PREP[@]}" || die "preparing the synthetic dataset failed"
+  say "[3/4] training $CONFIG on CPU"
+  "${CMD[@]}" || die "training failed (see the log above)"
+  say "[4/4] evaluating the saved model $EVAL_CKPT with tools/eval.py"
+  eval_out=$(mktemp)
+  trap 'rm -f "$eval_out"' EXIT
+  "${EVAL[@]}" 2>&1 | tee "$eval_out" || die "evaluation failed (see the log above)"
+  t1=$(date +%s)
+  banner
+  "$PY" - "$eval_out" "$((t1 - t0))" <<'PYEOF'
+import json, sys
+text = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
+metrics = None
+for line in reversed(text):
+    line = line.strip()
+    if line.startswith("{") and line.endswith("}"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if "hmean" in obj:
+            metrics = obj
+            break
+if metrics is None:
+    sys.exit("train.sh: ERROR: tools/eval.py printed no JSON line with precision/recall/hmean")
+p, r, h = (float(metrics[k]) for k in ("precision", "recall", "hmean"))
+secs = int(sys.argv[2])
+print(f"train.sh: demo (synthetic data) precision {p:.4f}  recall {r:.4f}  hmean {h:.4f}  in {secs // 60} min {secs % 60} s")
+print(json.dumps({"precision": round(p, 6), "recall": round(r, 6), "hmean": round(h, 6),
+                  "data": "synthetic demo", "seconds": secs}))
+PYEOF
+  exit $?
+fi
+
+# ---- run ------------------------------------------------------------------------------------------
+if [ "$DRY" = 1 ]; then
+  say "dry run; would run:"
+  show_cmd "${ENV_PREFIX[@]+"${ENV_PREFIX[@]}"}" "${CMD[@]}"
+  exit 0
+fi
+if [ "$ENGINE" = dbnetpp ] && [ ! -f tools/train.py ]; then die "tools/train.py is missing from this checkout"; fi
+if [ "$LAUNCH" = 1 ]; then say "per-process logs: $LOG_DIR/workerlog.N"; fi
+say "running:"; show_cmd "${ENV_PREFIX[@]+"${ENV_PREFIX[@]}"}" "${CMD[@]}"
+set +e
+"${ENV_PREFIX[@]+"${ENV_PREFIX[@]}"}" "${CMD[@]}"
+rc=$?
+set -e
+if [ "$rc" != 0 ] && [ "$LAUNCH" = 1 ] && [ -d "$LOG_DIR" ]; then
+  for f in "$LOG_DIR"/workerlog.*; do
+    [ -f "$f" ] || continue
+    echo "----- last lines of $f -----" >&2
+    tail -n 15 "$f" >&2
+  done
+fi
+exit "$rc"

@@ -1,0 +1,48 @@
+"""tools/benchmark_train.py, tools/benchmark_dist_equivalence.py and tools/benchmark_learning.py: they run
+end to end on tiny inputs and print the promised JSON last line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+TINY = "configs/det/cpu/det_mv3_db++_tiny.yml"
+
+
+def _last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_benchmark_train_reports_throughput(root_dir, tiny_data, tiny_overrides, tmp_path):
+    opts = [o for o in tiny_overrides(TINY, tiny_data, tmp_path / "unused") if o.startswith(("Train.", "Eval."))]
+    proc = subprocess.run([sys.executable, "tools/benchmark_train.py", "-c", TINY, "--steps", "2", "--warmup", "1",
+                           "-o", *opts], cwd=root_dir, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = _last_json(proc.stdout)
+    assert res["steps"] == 2 and res["warmup_steps"] == 1 and res["batch_size_per_card"] == 2
+    assert res["samples_per_s"] > 0 and 0 <= res["data_wait_fraction"] <= 1
+    assert res["peak_rss_mb"] > 100
+
+
+@pytest.mark.slow
+def test_dist_equivalence_two_processes_match_one(root_dir):
+    proc = subprocess.run([sys.executable, "tools/benchmark_dist_equivalence.py", "--steps", "2", "--size", "64"],
+                          cwd=root_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = _last_json(proc.stdout)
+    assert res["passed"] and len(res["dist"]) == 2 and res["max_rel_diff"] <= 1e-4
+    # the one-batch run differs (per-rank BatchNorm and loss normalisation): the check is sensitive enough
+    assert res["max_rel_diff_vs_full"] > 1e-4
+
+
+@pytest.mark.slow
+def test_benchmark_learning_runs(root_dir, icdar_dir, tmp_path):
+    proc = subprocess.run([sys.executable, "tools/benchmark_learning.py", "--data", str(icdar_dir), "--images", "1",
+                           "--batch", "1", "--size", "128x224", "--minutes", "0.25", "--eval-every", "2"],
+                          cwd=root_dir, capture_output=True, text=True, timeout=240)
+    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = _last_json(proc.stdout)
+    assert res["images"] == 1 and res["care_boxes"] == 4 and res["steps"] >= 2
+    assert 0 <= res["hmean"] <= 1 and res["reached_target"] == (res["hmean"] >= 0.9)

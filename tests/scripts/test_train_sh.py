@@ -1,0 +1,127 @@
+"""scripts/train.sh: argument parsing, device / node bookkeeping, printed total batch and
+learning rate, the linear LR rule, and the launch command (``--dry-run``)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MV3 = "configs/det/det_mv3_db.yml"
+R50 = "configs/det/det_r50_vd_db++_icdar15.yml"
+
+
+def _sh(root_dir: Path, *args: str, env=None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(["bash", str(root_dir / "scripts" / "train.sh"), *args], capture_output=True,
+                          text=True, env=full_env, timeout=120, cwd=str(root_dir))
+
+
+def _command(out: str) -> str:
+    lines = out.splitlines()
+    return lines[lines.index("train.sh: dry run; would run:") + 1]
+
+
+@pytest.mark.smoke
+def test_four_gpus_total_batch_and_lr_rule(root_dir):
+    p = _sh(root_dir, MV3, "0,1,2,3", "--dry-run", "-o", "Global.epoch_num=3")
+    assert p.returncode == 0, p.stderr
+    assert "total batch     16 per card x 4 card(s) x 1 node(s) = 64" in p.stdout
+    assert "learning rate   0.001 (constant)" in p.stdout
+    assert "4 card(s) x 16 = total batch 64" in p.stdout
+    cmd = _command(p.stdout)
+    assert "-m paddle.distributed.launch" in cmd and "--gpus 0,1,2,3" in cmd
+    assert cmd.endswith(f"tools/train.py -c {MV3} -o Global.epoch_num=3")
+
+
+def test_scale_lr_on_one_card(root_dir):
+    p = _sh(root_dir, MV3, "1", "--scale-lr", "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert "= 16" in p.stdout and "0.001 x 16 / 64 = 0.00025" in p.stdout
+    cmd = _command(p.stdout)
+    assert "paddle.distributed.launch" not in cmd
+    assert "CUDA_VISIBLE_DEVICES=1" in cmd and cmd.endswith("-o Optimizer.lr.learning_rate=0.00025")
+    # without --scale-lr the configured rate is kept and the suggestion printed
+    p = _sh(root_dir, MV3, "1", "--dry-run")
+    assert "pass --scale-lr to use 0.00025" in p.stdout and "-o" not in _command(p.stdout)
+
+
+def test_multi_node_cpu_overrides_and_scaling(root_dir):
+    p = _sh(root_dir, R50, "cpu", "--cpu-procs", "2", "--nnodes", "2", "--master", "10.0.0.1:8090", "--rank", "1",
+            "--scale-lr", "--dry-run", "-o", "Train.loader.batch_size_per_card=2", "Global.seed=3")
+    assert p.returncode == 0, p.stderr
+    assert "total batch     2 per card x 2 card(s) x 2 node(s) = 8" in p.stdout
+    assert "0.007 x 8 / 16 = 0.0035" in p.stdout and "(DecayLearningRate)" in p.stdout
+    cmd = _command(p.stdout)
+    assert re.search(r"--nproc_per_node 2 --nnodes 2 --master 10\.0\.0\.1:8090 --rank 1 tools/train\.py", cmd)
+    assert cmd.endswith("-o Global.use_gpu=False Train.loader.batch_size_per_card=2 Global.seed=3 "
+                        "Optimizer.lr.learning_rate=0.0035")
+
+
+def test_ips_and_paddleocr_engine(root_dir):
+    p = _sh(root_dir, "-c", MV3, "--gpus", "0,1", "--ips", "10.0.0.1,10.0.0.2", "--engine", "paddleocr", "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert "16 per card x 2 card(s) x 2 node(s) = 64" in p.stdout
+    cmd = _command(p.stdout)
+    assert "--gpus 0,1 --ips 10.0.0.1,10.0.0.2" in cmd and "ppocr_patches/run.py train -c" in cmd
+    p = _sh(root_dir, MV3, "cpu", "--engine", "paddleocr", "--dry-run")
+    assert "-m ppocr_patches.run train -c configs/det/det_mv3_db.yml -o Global.use_gpu=False" in _command(p.stdout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--nnodes", "2"], "needs --master HOST:PORT"),
+    (["--nnodes", "2", "--master", "h:1"], "needs --rank"),
+    (["--nnodes", "2", "--master", "h:1", "--rank", "2"], "--rank 2 must be < --nnodes 2"),
+    (["--master", "h:1", "--rank", "0"], "add --nnodes N"),
+    (["--nnodes", "2", "--master", "nohostport", "--rank", "0"], "must be HOST:PORT"),
+    (["--ips", "a,b", "--nnodes", "3"], "disagrees with --ips"),
+    (["0,1", "--cpu-procs", "2"], "cannot be combined with GPUs"),
+    (["gpu0"], "GPUS must be auto, cpu or device ids"),
+    (["--bogus"], "unknown option '--bogus'"),
+    (["--engine", "torch"], "--engine must be dbnetpp or paddleocr"),
+    (["-o", "Global.epoch_num"], "must look like Section.key=value"),
+    (["-o", "Nope.x=1"], "section 'Nope' is not in the config"),
+    (["--cpu-procs", "0"], "--cpu-procs must be a positive integer"),
+])
+def test_bad_arguments(root_dir, args, message):
+    p = _sh(root_dir, MV3, *args, "--dry-run")
+    assert p.returncode == 2
+    assert message in p.stderr, p.stderr
+
+
+def test_missing_config_and_scale_lr_without_reference(root_dir, tmp_path):
+    p = _sh(root_dir, "configs/det/nope.yml", "--dry-run")
+    assert p.returncode == 2 and "config file not found: configs/det/nope.yml" in p.stderr
+    cfg = tmp_path / "noref.yml"
+    cfg.write_text((root_dir / MV3).read_text().replace("# reference_cards: 4", ""))
+    p = _sh(root_dir, str(cfg), "cpu", "--scale-lr", "--dry-run")
+    assert p.returncode == 2 and "--ref-cards N" in p.stderr
+    p = _sh(root_dir, str(cfg), "cpu", "--scale-lr", "--ref-cards", "2", "--dry-run")
+    assert p.returncode == 0 and "0.001 x 16 / 32 = 0.0005" in p.stdout
+
+
+def test_every_recipe_states_its_reference_card_count(root_dir):
+    for path in sorted((root_dir / "configs").rglob("*.yml")):
+        assert re.search(r"^# reference_cards: \d+$", path.read_text(), re.M), path
+
+
+def test_no_arguments_picks_demo_or_icdar(root_dir):
+    p = _sh(root_dir, "cpu", "--dry-run")
+    assert p.returncode in (0, 2), p.stderr
+    prepared = (root_dir / "train_data/icdar2015/text_localization/train_icdar2015_label.txt").is_file()
+    if prepared:
+        assert "training configs/det/det_mv3_db++_icdar15.yml" in p.stdout
+    else:
+        assert "DEMO on SYNTHETIC data" in p.stdout
+        assert "tools/prepare_icdar2015.py" in p.stdout  # says how to train on ICDAR2015 instead
+        cmds = p.stdout.split("would run:")[1]
+        assert "tools/make_synth_dataset.py --dst ./train_data/synth_demo/raw" in cmds
+        assert "--dst ./train_data/synth_demo/text_localization" in cmds
+        assert "tools/train.py -c configs/det/cpu/demo_mv3_db.yml -o Global.use_gpu=False" in cmds
+        assert "tools/eval.py -c configs/det/cpu/demo_mv3_db.yml" in cmds
+    # with GPUs given, no CONFIG means the DBNet++ ICDAR2015 recipe
+    p = _sh(root_dir, "0,1", "--dry-run")
+    assert p.returncode == 0 and "training configs/det/det_mv3_db++_icdar15.yml" in p.stdout
