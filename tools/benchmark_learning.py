@@ -76,12 +76,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=1, help="training data-loader workers (default 1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", help="work folder to keep (default: a temporary folder, removed at the end)")
-    ap.add_argument("-o", "--opt", nargs="+", action="append", default=[], metavar="Section.key=value",
+    ap.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                     help="further overrides of the derived config")
     args = ap.parse_args(argv)
     if args.images < 1 or args.batch < 1 or args.minutes <= 0 or args.workers < 0:
         ap.error("--images and --batch must be >= 1, --minutes > 0, --workers >= 0")
-    args.opt = [item for group in args.opt for item in group]
     return args
 
 

@@ -53,7 +53,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--num-workers", type=int, default=None, help="Train.loader.num_workers (default: config's)")
     ap.add_argument("--eval-every", type=int, default=100, help="evaluate every N global steps (default 100)")
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
-    ap.add_argument("-o", "--opt", nargs="+", default=[], metavar="Section.key=value",
+    ap.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                     help="more overrides for tools/train.py")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or args.interval <= 0:

@@ -36,12 +36,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("-c", "--config", required=True, help="YAML config (PaddleOCR schema)")
     ap.add_argument("--steps", type=int, default=20, help="measured training steps (default 20)")
     ap.add_argument("--warmup", type=int, default=3, help="steps run first and not measured (default 3)")
-    ap.add_argument("-o", "--opt", nargs="+", action="append", default=[], metavar="Section.key=value",
+    ap.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                     help="config overrides, as for tools/train.py")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be >= 1 and --warmup >= 0")
-    args.opt = [item for group in args.opt for item in group]
     return args
 
 

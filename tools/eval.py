@@ -49,7 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=head, epilog=rest,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", required=True, help="YAML config (PaddleOCR schema)")
-    parser.add_argument("-o", "--opt", nargs="+", action="append", default=[], metavar="Section.key=value",
+    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                         help="override config entries (e.g. Global.checkpoints=PATH); takes several values "
                              "and may be repeated")
     parser.add_argument("--json", dest="json_out", metavar="OUT", help="write the full report (JSON) here")
@@ -62,7 +62,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="evaluation protocol (default: Metric.protocol of the config, else official)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    args.opt = [item for group in args.opt for item in group]
     if args.vis is not None and args.vis < 1:
         parser.error("--vis must be >= 1")
     if args.vis is not None and not args.vis_dir:

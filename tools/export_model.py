@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", required=True, help="PaddleOCR-style YAML config")
-    p.add_argument("-o", "--opt", nargs="+", default=[], help="overrides, e.g. Global.pretrained_model=PATH")
+    p.add_argument("-o", "--opt", nargs="+", action="extend", default=[], help="overrides, e.g. Global.pretrained_model=PATH")
     p.add_argument("--resize", type=parse_resize, default=None,
                    help="record this resize rule instead of the config's: HxW, max:N, min:N or long:N")
     p.add_argument("--no-fuse-bn", dest="fuse_bn", action="store_false",

@@ -36,10 +36,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=head, epilog=rest,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", required=True, help="YAML config (PaddleOCR schema)")
-    parser.add_argument("-o", "--opt", nargs="+", action="append", default=[], metavar="Section.key=value",
+    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                         help="override config entries; takes several values and may be repeated")
     args = parser.parse_args(argv)
-    args.opt = [item for group in args.opt for item in group]
     return args
 
 
