@@ -19,13 +19,8 @@ set -euo pipefail
 
 die() { echo "eval.sh: ERROR: $*" >&2; exit 2; }
 say() { echo "eval.sh: $*"; }
-show_cmd() {
-  local a out=""
-  for a in "$@"; do
-    if [[ "$a" =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=" $a"; else out+=" $(printf '%q' "$a")"; fi
-  done
-  echo " $out"
-}
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 CALLER_PWD=$(pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +31,6 @@ else PY=python3; fi
 
 CONFIG=""; GPUS=""; CKPT=""; CPU_PROCS=""; LOG_DIR=""; DRY=0
 OVERRIDES=(); PASS=()
-need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs a value (see --help)"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -76,13 +70,11 @@ if [[ "$CONFIG" != /* ]] && [ ! -f "$CONFIG" ] && [ -f "$CALLER_PWD/$CONFIG" ]; 
 DEVICE=cpu; GPU_IDS=""
 case "${GPUS:-auto}" in
   auto|all)
-    if command -v nvidia-smi >/dev/null 2>&1; then
-      GPU_IDS=$(nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null | tr -d ' ' | grep -E '^[0-9]+$' | paste -sd, - || true)
-      if [ -n "$GPU_IDS" ] && { [ "$DRY" = 1 ] || "$PY" -c 'import sys, paddle; sys.exit(0 if paddle.device.is_compiled_with_cuda() else 1)' 2>/dev/null; }; then
-        DEVICE=gpu
-      else
-        GPU_IDS=""
-      fi
+    GPU_IDS=$(detect_gpus)
+    if [ -n "$GPU_IDS" ] && { [ "$DRY" = 1 ] || paddle_has_cuda; }; then
+      DEVICE=gpu
+    else
+      GPU_IDS=""
     fi ;;
   cpu|CPU) ;;
   *) [[ "$GPUS" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "GPUS must be auto, cpu or device ids like 0,1; got '$GPUS'"

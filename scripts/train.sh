@@ -29,14 +29,9 @@
 set -euo pipefail
 
 die() { echo "train.sh: ERROR: $*" >&2; exit 2; }
-show_cmd() {  # prints a command line, quoting only where the shell needs it
-  local a out=""
-  for a in "$@"; do
-    if [[ "$a" =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=" $a"; else out+=" $(printf '%q' "$a")"; fi
-  done
-  echo " $out"
-}
 say() { echo "train.sh: $*"; }
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 CALLER_PWD=$(pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,7 +50,6 @@ SCALE_LR=0; REF_CARDS_OPT=""; DRY=0; LOG_DIR=""
 OVERRIDES=()
 positional=0
 
-need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs a value (see --help)"; }
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 while [ $# -gt 0 ]; do
@@ -119,11 +113,6 @@ if [ "$NNODES" = 1 ] && { [ -n "$MASTER" ] || [ -n "$RANK" ]; }; then
 fi
 
 # ---- devices --------------------------------------------------------------------------------------
-detect_gpus() {  # prints comma-separated GPU ids, or nothing
-  command -v nvidia-smi >/dev/null 2>&1 || return 0
-  nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null | tr -d ' ' | grep -E '^[0-9]+$' | paste -sd, - || true
-}
-paddle_has_cuda() { "$PY" -c 'import sys, paddle; sys.exit(0 if paddle.device.is_compiled_with_cuda() else 1)' 2>/dev/null; }
 
 REQ_GPUS="${GPUS:-auto}"
 DEVICE=cpu; GPU_IDS=""
