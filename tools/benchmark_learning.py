@@ -5,10 +5,10 @@
 ``--data`` is the official ICDAR2015 layout (``ch4_training_images/``,
 ``ch4_training_localization_transcription_gt/``).  The first ``--images`` training images (by number)
 are converted with ``tools/prepare_icdar2015.py`` and trained on with the project trainer
-(``tools/train.py``, from scratch) using ``--config`` (default the tiny DBNet++ recipe) changed for
-overfitting: no augmentation, every image resized to ``--size`` (default 736x1280, the ICDAR2015 eval
-size, so training and evaluation see the same geometry), a constant learning rate after a short
-warm-up, and periodic evaluation on the same images (the official protocol: IoU > 0.5, ``###``
+(``tools/train.py``, from scratch) using ``--config`` (default the tiny DBNet recipe) changed for
+overfitting: no augmentation, every image resized to ``--size`` (default 544x960, three quarters of the
+ICDAR2015 images' 720x1280; training and evaluation see the same geometry) or, with ``--crop N``, random
+NxN crops, a constant learning rate after a short warm-up, and periodic evaluation on the same images (the official protocol: IoU > 0.5, ``###``
 don't-care).  Training stops as soon as an evaluation reaches ``--target``, or after ``--minutes``
 (SIGTERM: the trainer saves ``latest`` and stops).
 
@@ -65,11 +65,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="official ICDAR2015 layout folder")
     ap.add_argument("--images", type=int, default=10, help="number of training images (default 10)")
-    ap.add_argument("--minutes", type=float, default=30.0, help="training time budget (default 30)")
+    ap.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
     ap.add_argument("--target", type=float, default=0.9, help="stop once an evaluation reaches this hmean")
-    ap.add_argument("-c", "--config", default=str(ROOT / "configs/det/cpu/det_mv3_db++_tiny.yml"))
-    ap.add_argument("--size", type=parse_size, default=[736, 1280], help="train/eval image size HxW")
+    ap.add_argument("-c", "--config", default=str(ROOT / "configs/det/cpu/det_mv3_db_tiny.yml"))
+    ap.add_argument("--size", type=parse_size, default=[544, 960], help="train/eval image size HxW (default 544x960)")
     ap.add_argument("--batch", type=int, default=2, help="images per step (default 2)")
+    ap.add_argument("--crop", type=int, default=0,
+                    help="train on random NxN crops (EastRandomCropData) instead of whole images resized to --size")
     ap.add_argument("--lr", type=float, default=0.002, help="constant learning rate after warm-up")
     ap.add_argument("--eval-every", type=int, default=0,
                     help="evaluate every N steps (default: every 10 epochs)")
@@ -81,6 +83,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.images < 1 or args.batch < 1 or args.minutes <= 0 or args.workers < 0:
         ap.error("--images and --batch must be >= 1, --minutes > 0, --workers >= 0")
+    if args.crop < 0 or args.crop % 32:
+        ap.error("--crop must be 0 or a positive multiple of 32")
     return args
 
 
@@ -119,7 +123,8 @@ def derive_config(args, prep: Path, out: Path, steps_per_epoch: int) -> Dict:
             continue
         train_tf.append(item)
         if name == "DetLabelEncode":
-            train_tf.append({"Resize": {"size": list(args.size)}})
+            train_tf.append({"EastRandomCropData": {"size": [args.crop, args.crop], "max_tries": 10, "keep_ratio": True}}
+                            if args.crop else {"Resize": {"size": list(args.size)}})
     eval_tf = []
     for item in cfg["Eval"]["dataset"]["transforms"]:
         name = next(iter(item))
@@ -171,8 +176,12 @@ def train(args, cfg_path: Path, out: Path, log_path: Path) -> Dict:
                     reason = "time budget used"
                 else:
                     continue
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=300)
+                proc.send_signal(signal.SIGTERM)  # the trainer finishes its step, saves 'latest' and exits
+                try:
+                    proc.wait(timeout=300)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
                 break
         finally:
             if proc.poll() is None:  # interrupted ourselves: stop the trainer too
@@ -246,7 +255,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       "minutes_total": round((res["end"] - res["start"]) / 60, 2), "best_step": best["global_step"],
                       "steps": res["steps"], "reached_target": reached, "target": args.target, "images": args.images,
                       "care_boxes": care, "size": args.size, "batch": args.batch, "lr": args.lr,
-                      "config": os.path.relpath(args.config, ROOT)}))
+                      "crop": args.crop, "config": os.path.relpath(args.config, ROOT), "overrides": args.opt}))
     return 0 if reached else 1
 
 

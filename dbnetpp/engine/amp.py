@@ -6,15 +6,41 @@ or bfloat16), ``scale_loss`` (initial loss scale, default 1.0),
 ``use_dynamic_loss_scaling`` (default false), ``amp_custom_black_list`` /
 ``amp_custom_white_list``.  AMP needs a GPU: on CPU the keys are ignored with
 one warning.  Predictions are cast back to float32 before the loss.
+
+Gradient overflow: after the backward pass the gradients are unscaled and
+checked; with inf/nan gradients the update is skipped (and a dynamic loss scale
+lowered).  :meth:`Amp.backward_and_step` returns an :class:`AmpOverflow` for
+such a step so that the trainer reports and counts it; ``Amp.skipped`` is the
+running total.
 """
 from __future__ import annotations
 
 import contextlib
+import math
+from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Mapping, Optional
 
 import paddle
 
 from ..errors import ConfigError
+
+
+@dataclass
+class AmpOverflow:
+    """A step whose gradients were not finite under AMP: no update was made."""
+
+    scale: float  # loss scale the step ran with
+    next_scale: float  # loss scale for the next step (lower after an overflow under dynamic scaling)
+    grad_norm: float  # global norm of the unscaled gradients (inf or nan)
+    dynamic: bool  # dynamic loss scaling on
+
+
+def grad_norm(parameters) -> float:
+    """Global L2 norm of the parameters' gradients, as float32 (0.0 without gradients)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(paddle.linalg.norm(paddle.concat([g.reshape([-1]).astype("float32") for g in grads])))
 
 
 class Amp:
@@ -25,6 +51,7 @@ class Amp:
         self.black = list(g.get("amp_custom_black_list") or [])
         self.white = list(g.get("amp_custom_white_list") or [])
         self.scaler: Optional[paddle.amp.GradScaler] = None
+        self.skipped = 0  # steps without an update because of inf/nan gradients
         if not self.enabled:
             return
         if not device.startswith("gpu"):
@@ -62,16 +89,59 @@ class Amp:
         return paddle.amp.auto_cast(enable=True, custom_white_list=self.white, custom_black_list=self.black,
                                     level=self.level, dtype=self.dtype)
 
-    def backward_and_step(self, loss: paddle.Tensor, optimizer) -> None:
-        """Backward pass and parameter update (loss-scaled under AMP; scaler skips inf/nan gradients)."""
+    def loss_scale(self) -> float:
+        """The current loss scale (1.0 without a scaler)."""
+        if self.scaler is None:
+            return 1.0
+        scale = getattr(self.scaler, "_scale", None)  # a 1-element tensor while the scaler is active
+        return float(scale.item()) if scale is not None else float(self.scaler.get_init_loss_scaling())
+
+    def _scaler_active(self) -> bool:
+        # paddle's GradScaler switches itself off for bfloat16 with dynamic scaling (it then neither
+        # scales nor checks the gradients)
+        return self.scaler is not None and bool(getattr(self.scaler, "_enable", True))
+
+    def backward_and_step(self, loss: paddle.Tensor, optimizer, parameters=None) -> Optional[AmpOverflow]:
+        """Backward pass and parameter update; the gradients are cleared afterwards.
+
+        Returns ``None`` after an update, or an :class:`AmpOverflow` when the unscaled gradients
+        held inf/nan and the update was skipped (a dynamic loss scale is lowered by the scaler).
+        ``parameters``: those whose gradients to check (default: the optimizer's).
+        """
         if self.scaler is None:
             loss.backward()
             optimizer.step()
+            optimizer.clear_grad()
+            return None
+        scale = self.loss_scale()
+        active = self._scaler_active()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimizer)
+        params = list(parameters) if parameters is not None else list(getattr(optimizer, "_parameter_list", []))
+        if active and hasattr(self.scaler, "_found_inf"):
+            found_inf = bool(self.scaler._found_inf.item())  # the scaler's own decision, set by unscale_()
+            norm = grad_norm(params) if found_inf else 0.0
         else:
-            scaled = self.scaler.scale(loss)
-            scaled.backward()
-            self.scaler.minimize(optimizer, scaled)
-        optimizer.clear_grad()
+            norm = grad_norm(params)
+            found_inf = not math.isfinite(norm)
+        if found_inf and not active:
+            optimizer.clear_grad()  # an inactive scaler would apply the update: skip it here
+            self.scaler.update()
+        else:
+            self.scaler.step(optimizer)  # skips the update when the gradients are not finite
+            self.scaler.update()
+            optimizer.clear_grad()
+        if not found_inf:
+            return None
+        self.skipped += 1
+        return AmpOverflow(scale=scale, next_scale=self.loss_scale(), grad_norm=norm,
+                           dynamic=bool(self.scaler.is_use_dynamic_loss_scaling()))
+
+    @staticmethod
+    def overflow_is_expected(overflow: AmpOverflow) -> bool:
+        """A dynamic loss scale above 1 overflowing is the scaler adjusting, not a fault; with a
+        static scale, or a scale already at or below 1, the gradients themselves are not finite."""
+        return overflow.dynamic and overflow.scale > 1.0
 
     def state_dict(self) -> dict:
         return self.scaler.state_dict() if self.scaler is not None else {}

@@ -29,7 +29,7 @@ from ..errors import ConfigError, DataError
 from ..modeling import build_model
 from ..registry import LOSSES, METRICS, POSTPROCESSES
 from . import dist as D
-from .amp import Amp
+from .amp import Amp, AmpOverflow, grad_norm
 from .checks import DEFAULTS, check_train_config
 from .evaluate import run_evaluation
 from .guard import BadStepGuard, NonFiniteLossError, StopFlag, TrainingInterrupted, batch_paths
@@ -242,23 +242,29 @@ class Trainer:
             flags = [v > 0 for v in D.all_reduce_sum([float(f) for f in flags], True)]
         any_bad, any_stop, any_empty = flags
         step = self.state.global_step + 1
-        grad_norm = None
+        norm = overflow = None
         if not (any_bad or any_empty):
-            grad_norm = self._backward_and_step(losses["loss"])
-            any_bad = grad_norm is not None
-        if any_bad or any_empty:
+            skip = self._backward_and_step(losses["loss"])
+            if isinstance(skip, AmpOverflow) and self.amp.overflow_is_expected(skip):
+                overflow = skip  # the dynamic loss scale settling: reported and counted, not a fault
+            elif skip is not None:
+                norm = skip.grad_norm if isinstance(skip, AmpOverflow) else skip
+                any_bad = True
+        if any_bad or any_empty or overflow is not None:
             self.optimizer.clear_grad()  # all ranks skip the update together, so no gradient sync is pending
             with paddle.no_grad():
                 for buf, saved in buffers:
                     buf.set_value(saved)
-            if any_bad:
-                if grad_norm is not None:
+            if overflow is not None:
+                self._amp_overflow(step, epoch, overflow)
+            elif any_bad:
+                if norm is not None:
                     bad = self._bad_input_here(batch)
                 paths = batch_paths(batch) or batch_locations(self.train_loader, epoch, iteration)
-                extra = {} if grad_norm is None else {"grad_norm": grad_norm}
+                extra = {} if norm is None else {"grad_norm": norm}
                 self.metrics_out.write("bad_step", epoch=epoch, global_step=step, losses=values, samples=paths,
                                        **extra)
-                self.guard.bad(step, values, paths, local=bad, grad_norm=grad_norm)
+                self.guard.bad(step, values, paths, local=bad, grad_norm=norm)
             else:
                 self._empty_batches(step, batch)
             values = None
@@ -269,28 +275,33 @@ class Trainer:
         self.state.global_step = step
         return values, any_stop
 
-    def _backward_and_step(self, loss: paddle.Tensor) -> Optional[float]:
-        """Backward pass and update; returns the global gradient norm instead of updating when it is
-        not finite (the gradients are then left for the caller to clear).
+    def _backward_and_step(self, loss: paddle.Tensor):
+        """Backward pass and update.  Returns ``None`` after an update; otherwise no update was made
+        and the result says why: the (non-finite) global gradient norm, or under AMP an
+        :class:`AmpOverflow` (the loss scaler found inf/nan gradients).
 
         Under ``paddle.DataParallel`` the backward pass all-reduces the gradients, and a NaN/inf on
         one rank makes the sum non-finite on every rank: all ranks see the same norm and skip
-        together without another collective.  Under AMP the loss scaler already skips updates
-        with inf/nan gradients (and lowers a dynamic loss scale), so the check is left to it.
+        together without another collective.
         """
         if self.amp.enabled:
-            self.amp.backward_and_step(loss, self.optimizer)
-            return None
+            return self.amp.backward_and_step(loss, self.optimizer, self._trainable)
         loss.backward()
-        grads = [p.grad for p in self._trainable if p.grad is not None]
-        if grads:
-            # one fused norm over all gradients (a few ms for DBNet++ MobileNetV3 on CPU)
-            norm = float(paddle.linalg.norm(paddle.concat([g.reshape([-1]).astype("float32") for g in grads])))
-            if not math.isfinite(norm):
-                return norm
+        # one fused norm over all gradients (a few ms for DBNet++ MobileNetV3 on CPU)
+        norm = grad_norm(self._trainable)
+        if not math.isfinite(norm):
+            return norm
         self.optimizer.step()
         self.optimizer.clear_grad()
         return None
+
+    def _amp_overflow(self, step: int, epoch: int, overflow: AmpOverflow) -> None:
+        """An update skipped by the dynamic loss scaler: logged, counted and written to metrics.jsonl."""
+        self.log.warning(f"global step {step}: inf/nan gradients at AMP loss scale {overflow.scale:g}: update "
+                         f"skipped, loss scale now {overflow.next_scale:g} ({self.amp.skipped} such step(s) so "
+                         f"far; expected while a dynamic loss scale settles)")
+        self.metrics_out.write("amp_skip", epoch=epoch, global_step=step, scale=overflow.scale,
+                               next_scale=overflow.next_scale, total=self.amp.skipped)
 
     def _bad_input_here(self, batch) -> bool:
         """After non-finite gradients: does this rank's batch hold a NaN/inf input?  Ranks that do
@@ -476,6 +487,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ end
     def _finish_outputs(self) -> None:
+        if self.main and (self.guard.total or self.amp.skipped):
+            self.log.warning(f"steps without an update: {self.guard.total} with a non-finite loss or gradient"
+                             + (f", {self.amp.skipped} skipped by the AMP loss scaler (final loss scale "
+                                f"{self.amp.loss_scale():g})" if self.amp.enabled else ""))
         self.vdl.close()
         self.metrics_out.close()
         if self.main:
@@ -493,6 +508,9 @@ class Trainer:
                    epochs=st.epoch, save_model_dir=os.path.abspath(self.save_dir))
         if self.last_eval is not None:
             out["last"] = {k: self.last_eval.get(k) for k in ("precision", "recall", "hmean")}
+        out["skipped_steps"] = self.guard.total  # non-finite loss or gradient
+        if self.amp.enabled:
+            out["amp_skipped_steps"] = self.amp.skipped  # overflows while the dynamic loss scale settled
         return out
 
 

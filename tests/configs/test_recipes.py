@@ -38,7 +38,8 @@ def _transform_names(cfg, split):
 
 def test_configs_found():
     assert set(MAIN) <= set(CONFIGS)
-    assert {"configs/det/cpu/demo_mv3_db.yml", "configs/det/cpu/det_mv3_db++_tiny.yml"} <= set(CONFIGS)
+    assert {"configs/det/cpu/demo_mv3_db.yml", "configs/det/cpu/det_mv3_db++_tiny.yml",
+            "configs/det/cpu/det_mv3_db_tiny.yml"} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize("path", CONFIGS)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 TINY = "configs/det/cpu/det_mv3_db++_tiny.yml"
 
@@ -38,11 +39,16 @@ def test_dist_equivalence_two_processes_match_one(root_dir):
 
 
 @pytest.mark.slow
-def test_benchmark_learning_runs(root_dir, icdar_dir, tmp_path):
+@pytest.mark.parametrize("crop", [0, 96])
+def test_benchmark_learning_runs(root_dir, icdar_dir, tmp_path, crop):
     proc = subprocess.run([sys.executable, "tools/benchmark_learning.py", "--data", str(icdar_dir), "--images", "1",
-                           "--batch", "1", "--size", "128x224", "--minutes", "0.25", "--eval-every", "2"],
+                           "--batch", "1", "--size", "128x224", "--minutes", "0.25", "--eval-every", "2",
+                           "--crop", str(crop), "--keep", str(tmp_path / "work")],
                           cwd=root_dir, capture_output=True, text=True, timeout=240)
     assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
     res = _last_json(proc.stdout)
-    assert res["images"] == 1 and res["care_boxes"] == 4 and res["steps"] >= 2
+    assert res["images"] == 1 and res["care_boxes"] == 4 and res["steps"] >= 2 and res["crop"] == crop
+    train_tf = [next(iter(t)) for t in yaml.safe_load((tmp_path / "work" / "config.yml").read_text())
+                ["Train"]["dataset"]["transforms"]]
+    assert ("EastRandomCropData" in train_tf) == bool(crop) and ("Resize" in train_tf) == (not crop)
     assert 0 <= res["hmean"] <= 1 and res["reached_target"] == (res["hmean"] >= 0.9)
