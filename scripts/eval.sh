@@ -25,9 +25,7 @@ source "$(dirname "$0")/lib/common.sh"
 CALLER_PWD=$(pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
-elif [ -x .venv/bin/python ]; then PY="$ROOT/.venv/bin/python"
-else PY=python3; fi
+PY=$(project_python "$ROOT")
 
 CONFIG=""; GPUS=""; CKPT=""; CPU_PROCS=""; LOG_DIR=""; DRY=0
 OVERRIDES=(); PASS=()
@@ -35,14 +33,7 @@ OVERRIDES=(); PASS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    -o|--override)
-      shift
-      [ $# -gt 0 ] || die "-o needs at least one Key=value"
-      while [ $# -gt 0 ] && [[ "$1" != -* ]]; do
-        [[ "$1" == *=* ]] || die "override '$1' must look like Section.key=value"
-        OVERRIDES+=("$1"); shift
-      done
-      continue ;;
+    -o|--override) shift; take_overrides "$@"; shift "$TAKEN"; continue ;;
     -c|--config) need_value "$@"; CONFIG="$2"; shift ;;
     --gpus) need_value "$@"; GPUS="$2"; shift ;;
     --ckpt) need_value "$@"; CKPT="$2"; shift ;;

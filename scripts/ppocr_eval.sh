@@ -8,9 +8,9 @@
 # (default third_party/PaddleOCR, prepared by: bash init.sh --with-paddleocr), PYTHON (default .venv/bin/python).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
-elif [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"
-else PY=python3; fi
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+PY=$(project_python "$ROOT")
 if [ $# -eq 0 ] || [ "$1" = -h ] || [ "$1" = --help ]; then sed -n '2,8p' "$0"; [ $# -gt 0 ]; exit; fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PY" -m ppocr_patches.run eval "$@"

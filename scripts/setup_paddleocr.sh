@@ -50,9 +50,9 @@ SRC="${ARG_SRC:-$SRC}"
 case "$DEST" in /*) ;; *) DEST="$(pwd)/$DEST" ;; esac
 COMMIT_FILE="$DEST.commit"
 
-if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
-elif [ -x "$ROOT/${VENV:-.venv}/bin/python" ]; then PY="$ROOT/${VENV:-.venv}/bin/python"
-else PY=python3; fi
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+PY=$(project_python "$ROOT" "${VENV:-.venv}")
 apply() { (cd "$ROOT" && "$PY" -m ppocr_patches.apply "$@"); }
 
 if [ "$REVERT" = 1 ]; then

@@ -37,9 +37,7 @@ CALLER_PWD=$(pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
-elif [ -x .venv/bin/python ]; then PY="$ROOT/.venv/bin/python"
-else PY=python3; fi
+PY=$(project_python "$ROOT")
 
 DEFAULT_CONFIG=configs/det/det_mv3_db++_icdar15.yml
 DEMO_CONFIG=configs/det/cpu/demo_mv3_db.yml
@@ -55,14 +53,7 @@ is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
-    -o|--override)
-      shift
-      [ $# -gt 0 ] || die "-o needs at least one Key=value"
-      while [ $# -gt 0 ] && [[ "$1" != -* ]]; do
-        [[ "$1" == *=* ]] || die "override '$1' must look like Section.key=value"
-        OVERRIDES+=("$1"); shift
-      done
-      continue ;;
+    -o|--override) shift; take_overrides "$@"; shift "$TAKEN"; continue ;;
     -c|--config) need_value "$@"; CONFIG="$2"; shift ;;
     --gpus) need_value "$@"; GPUS="$2"; shift ;;
     --engine) need_value "$@"; ENGINE="$2"; shift ;;

@@ -33,6 +33,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import apply_overrides, load_yaml
 from dbnetpp.data.icdar_gt import read_gt_file
 from dbnetpp.errors import ConfigError
@@ -62,12 +63,12 @@ def parse_size(text: str) -> List[int]:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = tool_parser(__doc__)
     ap.add_argument("--data", required=True, help="official ICDAR2015 layout folder")
     ap.add_argument("--images", type=int, default=10, help="number of training images (default 10)")
     ap.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
     ap.add_argument("--target", type=float, default=0.9, help="stop once an evaluation reaches this hmean")
-    ap.add_argument("-c", "--config", default=str(ROOT / "configs/det/cpu/det_mv3_db_tiny.yml"))
+    add_config_args(ap, default=str(ROOT / "configs/det/cpu/det_mv3_db_tiny.yml"), example="Architecture.Neck.use_asf=true")
     ap.add_argument("--size", type=parse_size, default=[544, 960], help="train/eval image size HxW (default 544x960)")
     ap.add_argument("--batch", type=int, default=2, help="images per step (default 2)")
     ap.add_argument("--crop", type=int, default=0,
@@ -78,8 +79,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=1, help="training data-loader workers (default 1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", help="work folder to keep (default: a temporary folder, removed at the end)")
-    ap.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
-                    help="further overrides of the derived config")
     args = ap.parse_args(argv)
     if args.images < 1 or args.batch < 1 or args.minutes <= 0 or args.workers < 0:
         ap.error("--images and --batch must be >= 1, --minutes > 0, --workers >= 0")

@@ -37,24 +37,23 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from dbnetpp.cli import add_config_args, tool_parser
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "det" / "cpu" / "demo_mv3_db.yml"
 STEP = re.compile(r"global_step: (\d+),")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__)
     ap.add_argument("--minutes", type=float, default=30.0, help="training time (default 30)")
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="training config (default: the CPU demo)")
+    add_config_args(ap, default=str(DEFAULT_CONFIG))
     ap.add_argument("--work", default=str(ROOT / "output" / "soak"), help="folder for data, checkpoints, logs")
     ap.add_argument("--data", default=None, help="prepared text_localization folder (default: generate one)")
     ap.add_argument("--train-images", type=int, default=48, help="synthetic training images (default 48)")
     ap.add_argument("--num-workers", type=int, default=None, help="Train.loader.num_workers (default: config's)")
     ap.add_argument("--eval-every", type=int, default=100, help="evaluate every N global steps (default 100)")
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
-    ap.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
-                    help="more overrides for tools/train.py")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or args.interval <= 0:
         ap.error("--minutes and --interval must be > 0")

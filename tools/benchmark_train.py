@@ -27,17 +27,16 @@ import threading
 import time
 from typing import Dict, List, Optional
 
+from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import ConfigError, DataError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-c", "--config", required=True, help="YAML config (PaddleOCR schema)")
+    ap = tool_parser(__doc__)
+    add_config_args(ap)
     ap.add_argument("--steps", type=int, default=20, help="measured training steps (default 20)")
     ap.add_argument("--warmup", type=int, default=3, help="steps run first and not measured (default 3)")
-    ap.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
-                    help="config overrides, as for tools/train.py")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be >= 1 and --warmup >= 0")

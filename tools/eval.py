@@ -39,19 +39,15 @@ import argparse
 import sys
 from typing import List, Optional
 
+from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import CheckpointError, ConfigError, DataError
 from dbnetpp.metrics import PROTOCOLS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    head, _, rest = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(description=head, epilog=rest,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-c", "--config", required=True, help="YAML config (PaddleOCR schema)")
-    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
-                        help="override config entries (e.g. Global.checkpoints=PATH); takes several values "
-                             "and may be repeated")
+    parser = tool_parser(__doc__, epilog=True)
+    add_config_args(parser, example="Global.checkpoints=PATH")
     parser.add_argument("--json", dest="json_out", metavar="OUT", help="write the full report (JSON) here")
     parser.add_argument("--save-submission", metavar="ZIP", help="write detections as an ICDAR2015 RRC zip")
     parser.add_argument("--vis-dir", metavar="DIR", help="write pictures of evaluated images here")

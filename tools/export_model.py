@@ -25,6 +25,7 @@ import json
 import os
 import sys
 
+from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.checkpoint import load_pretrained
 from dbnetpp.config import load_config
 from dbnetpp.deploy.export import export_model
@@ -34,10 +35,8 @@ from dbnetpp.modeling import build_model
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-c", "--config", required=True, help="PaddleOCR-style YAML config")
-    p.add_argument("-o", "--opt", nargs="+", action="extend", default=[], help="overrides, e.g. Global.pretrained_model=PATH")
+    p = tool_parser(__doc__)
+    add_config_args(p, example="Global.pretrained_model=PATH")
     p.add_argument("--resize", type=parse_resize, default=None,
                    help="record this resize rule instead of the config's: HxW, max:N, min:N or long:N")
     p.add_argument("--no-fuse-bn", dest="fuse_bn", action="store_false",

@@ -18,6 +18,7 @@ import json
 import re
 import sys
 
+from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import ConfigError, DBNetError
 from dbnetpp.modeling import build_model
@@ -41,9 +42,8 @@ def state_dict_lines(model):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-c", "--config", required=True, help="PaddleOCR-style YAML config")
-    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], help="overrides, e.g. Architecture.Backbone.scale=1.0")
+    parser = tool_parser(__doc__)
+    add_config_args(parser, example="Architecture.Backbone.scale=1.0")
     parser.add_argument("--input", type=parse_size, default=(640, 640), help="input HxW for FLOPs (default 640x640)")
     parser.add_argument("--state-dict", action="store_true", help="print the state-dict listing instead")
     args = parser.parse_args(argv)

@@ -26,18 +26,15 @@ import json
 import sys
 from typing import List, Optional
 
+from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import CheckpointError, ConfigError, DataError
 from dbnetpp.engine.guard import NonFiniteLossError, TrainingInterrupted
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    head, _, rest = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(description=head, epilog=rest,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-c", "--config", required=True, help="YAML config (PaddleOCR schema)")
-    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
-                        help="override config entries; takes several values and may be repeated")
+    parser = tool_parser(__doc__, epilog=True)
+    add_config_args(parser, example="Global.pretrained_model=PATH")
     args = parser.parse_args(argv)
     return args
 

@@ -1,4 +1,4 @@
-# Helpers shared by scripts/train.sh and scripts/eval.sh (sourced; the caller defines die and PY).
+# Helpers shared by the scripts in scripts/ (sourced; the caller defines die, and PY where needed).
 
 show_cmd() {  # prints a command line, quoting only where the shell needs it
   local a out=""
@@ -16,3 +16,19 @@ detect_gpus() {  # prints comma-separated GPU ids, or nothing
 }
 
 paddle_has_cuda() { "$PY" -c 'import sys, paddle; sys.exit(0 if paddle.device.is_compiled_with_cuda() else 1)' 2>/dev/null; }
+
+project_python() {  # ROOT [VENV]: $PYTHON if set, else ROOT/VENV/bin/python (VENV default .venv), else python3
+  local venv="$1/${2:-.venv}/bin/python"
+  if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"
+  elif [ -x "$venv" ]; then echo "$venv"
+  else echo python3; fi
+}
+
+take_overrides() {  # ARGS...: appends the leading Key=value arguments to OVERRIDES, sets TAKEN to their count
+  TAKEN=0
+  [ $# -gt 0 ] && [[ "$1" != -* ]] || die "-o needs at least one Key=value"
+  while [ $# -gt 0 ] && [[ "$1" != -* ]]; do
+    [[ "$1" == *=* ]] || die "override '$1' must look like Section.key=value"
+    OVERRIDES+=("$1"); shift; TAKEN=$((TAKEN + 1))
+  done
+}

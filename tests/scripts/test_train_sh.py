@@ -83,6 +83,7 @@ def test_ips_and_paddleocr_engine(root_dir):
     (["--bogus"], "unknown option '--bogus'"),
     (["--engine", "torch"], "--engine must be dbnetpp or paddleocr"),
     (["-o", "Global.epoch_num"], "must look like Section.key=value"),
+    (["-o", "--gpus", "cpu"], "-o needs at least one Key=value"),
     (["-o", "Nope.x=1"], "section 'Nope' is not in the config"),
     (["--cpu-procs", "0"], "--cpu-procs must be a positive integer"),
 ])
