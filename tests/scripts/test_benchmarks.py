@@ -3,8 +3,10 @@ end to end on tiny inputs and print the promised JSON last line."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -52,3 +54,28 @@ def test_benchmark_learning_runs(root_dir, icdar_dir, tmp_path, crop):
                 ["Train"]["dataset"]["transforms"]]
     assert ("EastRandomCropData" in train_tf) == bool(crop) and ("Resize" in train_tf) == (not crop)
     assert 0 <= res["hmean"] <= 1 and res["reached_target"] == (res["hmean"] >= 0.9)
+
+
+@pytest.mark.slow
+def test_benchmark_learning_reports_when_interrupted(root_dir, icdar_dir, tmp_path):
+    """SIGTERM (or Ctrl-C) stops the trainer and still prints the evaluations so far; exit code 130."""
+    work = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "tools/benchmark_learning.py", "--data", str(icdar_dir), "--images", "1",
+                             "--batch", "1", "--size", "128x224", "--minutes", "10", "--eval-every", "2",
+                             "--target", "1.01", "--keep", str(work)],
+                            cwd=root_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = work / "out" / "metrics.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.is_file() and '"event": "eval"' in metrics.read_text():
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the benchmark ended before it was interrupted"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    res = _last_json(out)
+    assert res["reached_target"] is False and res["steps"] >= 2 and 0 <= res["hmean"] <= 1
+    assert "interrupted: best hmean" in out
+    log = (work / "train.log").read_text()
+    assert "training stopped by SIGTERM" in log  # the trainer was stopped, not left running
