@@ -7,7 +7,16 @@ import pytest
 from dbnetpp.engine.guard import BadStepGuard, NonFiniteLossError, StopFlag
 
 
-def test_stop_flag_grace_window_abort_and_restore(monkeypatch):
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test (a process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and would then keep ignoring it)."""
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, original)
+
+
+def test_stop_flag_grace_window_abort_and_restore(monkeypatch, python_sigint):
     before = signal.getsignal(signal.SIGTERM)
     messages = []
     with StopFlag(log=messages.append) as stop:
