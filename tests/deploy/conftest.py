@@ -18,6 +18,9 @@ from dbnetpp.config import load_config
 from dbnetpp.deploy.export import export_model
 from dbnetpp.modeling import build_model
 
+from testutil import load_module
+
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "deploy"
 TINY_CONFIG = FIXTURES / "det_tiny_deploy.yml"
@@ -39,13 +42,8 @@ def run_tool(script: str, *args: str, cwd=None, timeout: int = 600) -> subproces
 
 def load_tool(script: str):
     """``tools/<script>`` as a module (for calling its ``main(argv)`` in-process)."""
-    import importlib.util
-
     path = ROOT / "tools" / script
-    spec = importlib.util.spec_from_file_location(f"dbnetpp_tool_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"dbnetpp_tool_{path.stem}", path, fresh=True)
 
 
 def last_json(stdout: str) -> dict:

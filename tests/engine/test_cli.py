@@ -1,6 +1,5 @@
 """``tools/train.py`` command line: validation before anything starts, exit codes, max_steps, AMP on CPU,
 ``tools/plot_log.py``."""
-import importlib.util
 import subprocess
 import sys
 
@@ -10,13 +9,11 @@ import pytest
 from dbnetpp.config import load_config
 from dbnetpp.engine.trainer import Trainer
 
+from testutil import load_module
+
 
 def _tool(cli, name):
-    path = cli.config.parents[3] / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"engine_test_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"engine_test_{name}", cli.config.parents[3] / "tools" / f"{name}.py", fresh=True)
 
 
 @pytest.mark.smoke

@@ -1,7 +1,6 @@
 """ICDAR2015 evaluation: official numbers on reference submissions, protocol rules, variants."""
 from __future__ import annotations
 
-import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import pytest
 
 from dbnetpp.metrics import Sample, evaluate_paths, evaluate_samples
 from dbnetpp.metrics.rrc_io import read_detections, read_ground_truth
+
+from testutil import load_module
 
 
 def _official(refdet_dir, det_name, protocol="official"):
@@ -126,9 +127,7 @@ def test_matches_polygon2_reference_on_perturbed_quads(refdet_dir):
     (``Polygon3``), on EAST detections plus noisy, reversed, degenerate and bow-tie copies
     of the GT boxes."""
     plg = pytest.importorskip("Polygon", reason="optional Polygon3 package (requirements-dev.txt)")
-    spec = importlib.util.spec_from_file_location("rrc_polygon2", Path(__file__).with_name("rrc_polygon2.py"))
-    ref = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ref)
+    ref = load_module("rrc_polygon2", Path(__file__).with_name("rrc_polygon2.py"), fresh=True)
     gt = read_ground_truth(str(refdet_dir / "official_test_gt.zip"))
     det = read_detections(str(refdet_dir / "east_res.zip"), gt.keys())
     rng = np.random.default_rng(0)

@@ -6,26 +6,18 @@ Parameters (by argument name): ``corpus_case`` (the bulk :data:`cases.CORPUS_CAS
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from testutil import load_module
+
+
 HERE = Path(__file__).resolve().parent
 
 
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cases = _load("reliability_cases", HERE / "cases.py")
-helpers = _load("reliability_helpers", HERE / "helpers.py")
+cases = load_module("reliability_cases", HERE / "cases.py")
+helpers = load_module("reliability_helpers", HERE / "helpers.py")
 
 
 def _xfail(reason: str):

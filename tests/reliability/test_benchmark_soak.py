@@ -1,18 +1,16 @@
 """``tools/benchmark_soak.py``: RSS summary maths, and a very short run of the real command."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 
 import pytest
 
+from testutil import load_module
+
 
 def _tool(rel):
-    spec = importlib.util.spec_from_file_location("reliability_soak_tool", rel.ROOT / "tools" / "benchmark_soak.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("reliability_soak_tool", rel.ROOT / "tools" / "benchmark_soak.py", fresh=True)
 
 
 def test_slope_and_summary(rel):

@@ -4,7 +4,6 @@ non-zero within seconds, before any training step, naming the key (and the confi
 Table: ``CONFIG_CASES`` in ``cases.py`` (also rendered in ``docs/reliability.md``)."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -12,15 +11,15 @@ import time
 
 import pytest
 
+from testutil import load_module
+
+
 MAX_SECONDS = 20.0  # on a loaded 2-core machine; typically < 1 s in-process
 SUBPROCESS_TIMEOUT = 15.0  # a failing start-up takes ~3 s; longer means it hangs
 
 
 def _train_tool(rel):
-    spec = importlib.util.spec_from_file_location("reliability_train_tool", rel.TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("reliability_train_tool", rel.TRAIN, fresh=True)
 
 
 def _config_path(case, rel, tmp_path):

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 
 import pytest
 
+from testutil import load_module
+
 
 def _tool(rel):
-    spec = importlib.util.spec_from_file_location("reliability_doc_tool", rel.ROOT / "tools" / "gen_reliability_doc.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("reliability_doc_tool", rel.ROOT / "tools" / "gen_reliability_doc.py", fresh=True)
 
 
 @pytest.mark.smoke
