@@ -124,13 +124,10 @@ class Amp:
         else:
             norm = grad_norm(params)
             found_inf = not math.isfinite(norm)
-        if found_inf and not active:
-            optimizer.clear_grad()  # an inactive scaler would apply the update: skip it here
+        if active or not found_inf:  # an inactive scaler would apply a non-finite update: skipped here
+            self.scaler.step(optimizer)  # an active scaler skips the update when the gradients are not finite
             self.scaler.update()
-        else:
-            self.scaler.step(optimizer)  # skips the update when the gradients are not finite
-            self.scaler.update()
-            optimizer.clear_grad()
+        optimizer.clear_grad()
         if not found_inf:
             return None
         self.skipped += 1

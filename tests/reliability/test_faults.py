@@ -167,16 +167,26 @@ def test_two_process_kill_and_resume_is_exact(rel, clean_data, tmp_path):
     rel.assert_same_params(ref / "latest", out / "latest")
 
 
-@pytest.mark.slow
-def test_dead_rank_stops_the_whole_job(rel, clean_data, tmp_path):
+def _start_two_rank_job(rel, data, tmp_path):
+    """A long 2-process CPU training job, once it is at global step 3: (job, {rank: pid})."""
     out = tmp_path / "out"
-    cmd = rel.train_cmd(rel.overrides(clean_data, out, "Global.epoch_num=200", "Train.loader.batch_size_per_card=1"),
+    cmd = rel.train_cmd(rel.overrides(data, out, "Global.epoch_num=200", "Train.loader.batch_size_per_card=1"),
                         nproc=2, log_dir=tmp_path / "logs")
     job = rel.Background(cmd, tmp_path / "console.txt")
     try:
         assert _wait_new_line(out / "train.log", 0, "global_step: 3,", job.proc, 180), job.output()[-3000:]
         ranks = rel.trainer_ranks(job.pid)
         job.adopt(ranks.values())
+    except BaseException:
+        job.close()
+        raise
+    return job, ranks
+
+
+@pytest.mark.slow
+def test_dead_rank_stops_the_whole_job(rel, clean_data, tmp_path):
+    job, ranks = _start_two_rank_job(rel, clean_data, tmp_path)
+    try:
         assert set(ranks) == {0, 1}, ranks
         os.kill(ranks[1], signal.SIGKILL)
         start = time.monotonic()
@@ -191,14 +201,8 @@ def test_dead_rank_stops_the_whole_job(rel, clean_data, tmp_path):
 
 @pytest.mark.slow
 def test_killed_launcher_leaves_no_trainer_behind(rel, clean_data, tmp_path):
-    out = tmp_path / "out"
-    cmd = rel.train_cmd(rel.overrides(clean_data, out, "Global.epoch_num=200", "Train.loader.batch_size_per_card=1"),
-                        nproc=2, log_dir=tmp_path / "logs")
-    job = rel.Background(cmd, tmp_path / "console.txt")
+    job, ranks = _start_two_rank_job(rel, clean_data, tmp_path)
     try:
-        assert _wait_new_line(out / "train.log", 0, "global_step: 3,", job.proc, 180), job.output()[-3000:]
-        ranks = rel.trainer_ranks(job.pid)
-        job.adopt(ranks.values())
         os.kill(job.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(rel.alive(p) for p in ranks.values()):
