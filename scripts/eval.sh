@@ -7,7 +7,7 @@
 # GPUS: auto (default: every GPU nvidia-smi lists, else CPU), cpu, or device ids such as 0,1.
 # Options:
 #   --ckpt PATH            same as -o Global.checkpoints=PATH
-#   --cpu-procs N          shard the evaluation over N CPU processes (gloo)
+#   --cpu-procs N          shard the evaluation over N CPU processes (gloo; default on CPU: one per core)
 #   --json OUT, --save-submission ZIP, --vis-dir DIR, --vis N, --vis-mode first|worst,
 #   --protocol official|paddleocr, --no-progress
 #                          passed to tools/eval.py
@@ -75,7 +75,7 @@ if [ "$DEVICE" = gpu ]; then
   [ -z "$CPU_PROCS" ] || die "--cpu-procs is for CPU evaluation; it cannot be combined with GPUs ($GPU_IDS)"
   PROCS=$(awk -F, '{print NF}' <<<"$GPU_IDS")
 else
-  PROCS=${CPU_PROCS:-1}
+  PROCS=${CPU_PROCS:-$(usable_cores)}
 fi
 
 # ---- weights --------------------------------------------------------------------------------------

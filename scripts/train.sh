@@ -16,7 +16,10 @@
 #   --scale-lr             apply the linear LR scaling rule: lr x (total batch / the config's reference
 #                          total batch), where the reference is `# reference_cards: N` in the config
 #   --ref-cards N          reference card count when the config does not state one
-#   --cpu-procs N          N CPU processes per node (gloo all-reduce) instead of one
+#   --cpu-procs N          N CPU processes per node (gloo all-reduce), each with the config's batch.
+#                          Default on CPU: one process per core (Paddle's CPU kernels keep one core busy
+#                          per process), the config's batch split evenly over them, so the run trains
+#                          exactly as one process would (same total batch and learning rate), faster
 #   --nnodes N --master HOST:PORT --rank R
 #                          multi-node: run this same command on every node with its own --rank
 #   --ips IP1,IP2,...      multi-node, PaddleOCR style (each node finds its rank from its own IP)
@@ -52,7 +55,7 @@ is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     -o|--override) shift; take_overrides "$@"; shift "$TAKEN"; continue ;;
     -c|--config) need_value "$@"; CONFIG="$2"; shift ;;
     --gpus) need_value "$@"; GPUS="$2"; shift ;;
@@ -125,6 +128,8 @@ if [ "$DEVICE" = gpu ]; then
 else
   CARDS=${CPU_PROCS:-1}
 fi
+CPU_SPLIT=0
+if [ "$DEVICE" = cpu ] && [ -z "$CPU_PROCS" ] && [ "${NNODES:-1}" = 1 ] && [ "$ENGINE" = dbnetpp ]; then CPU_SPLIT=1; fi
 
 # ---- which config ---------------------------------------------------------------------------------
 DEMO=0
@@ -185,6 +190,18 @@ LR_NAME=$(cfg_get lr_name); REF_CARDS=$(cfg_get ref_cards); SAVE_DIR=$(cfg_get s
 [ -z "$REF_CARDS_OPT" ] || REF_CARDS="$REF_CARDS_OPT"
 [ -n "$BS" ] || die "$CONFIG has no Train.loader.batch_size_per_card"
 
+if [ "$CPU_SPLIT" = 1 ]; then
+  # one process per core; the largest count that divides the config's batch evenly
+  cores=$(usable_cores)
+  CARDS=1
+  for ((p = cores; p >= 1; p--)); do if [ $((BS % p)) = 0 ]; then CARDS=$p; break; fi; done
+  if [ "$CARDS" -gt 1 ]; then
+    say "CPU             $cores core(s): $CARDS processes x batch $((BS / CARDS)) (the config's batch $BS split"
+    say "                over one process per core: same training as one process, faster; --cpu-procs 1 for one)"
+    BS=$((BS / CARDS))
+    OVERRIDES+=("Train.loader.batch_size_per_card=$BS")
+  fi
+fi
 TOTAL=$((BS * CARDS * NNODES))
 calc() { "$PY" -c "print('%.6g' % ($1))"; }
 if [ "$DEVICE" = gpu ]; then dev_desc="GPU $GPU_IDS ($CARDS card(s))"; else dev_desc="CPU ($CARDS process(es))"; fi

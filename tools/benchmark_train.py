@@ -1,6 +1,7 @@
 """Training throughput of a config: samples/s, data-wait fraction and peak memory for a fixed number of steps.
 
     python tools/benchmark_train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 [--warmup 3] [-o Key=value ...]
+    python tools/benchmark_train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 --compare-procs 1,2
 
 Runs the project trainer (:class:`dbnetpp.engine.trainer.Trainer`) for ``warmup + steps`` global steps
 with logging after every step, no evaluation and checkpoints in a temporary folder, then reads the
@@ -13,6 +14,12 @@ first-call kernel selection) are left out of the figures.
 * ``peak_rss_mb``: peak resident memory of this process; ``workers_peak_rss_mb``: sum of the peaks of
   the loader worker processes, sampled every 0.5 s (0 with ``num_workers: 0``).
 
+``--compare-procs 1,2`` measures the same training (the config's ``batch_size_per_card`` as the total
+batch, split evenly over the processes) in one process and in data-parallel groups of 2, ... processes
+(``paddle.distributed.launch --nproc_per_node``, gloo on CPU), one after the other in this run, and
+reports each and their ``speedup`` over the first.  On CPU this is the before/after of running one
+single-threaded process per core (what ``scripts/train.sh`` does by default on CPU).
+
 The last line printed is one JSON object with these numbers.
 """
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +38,7 @@ from typing import Dict, List, Optional
 from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import ConfigError, DataError
+from dbnetpp.jsonline import last_json_line
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -37,10 +46,55 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_config_args(ap)
     ap.add_argument("--steps", type=int, default=20, help="measured training steps (default 20)")
     ap.add_argument("--warmup", type=int, default=3, help="steps run first and not measured (default 3)")
+    ap.add_argument("--compare-procs", type=_proc_list, default=None, metavar="P1,P2,...",
+                    help="run the same total batch in P1, P2, ... processes, side by side (e.g. 1,2)")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be >= 1 and --warmup >= 0")
     return args
+
+
+def _proc_list(text: str) -> List[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated process counts such as 1,2; got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"process counts must be >= 1, got {text!r}")
+    return values
+
+
+def compare_procs(args, cfg: Dict) -> Dict:
+    """Run this tool once per process count in ``args.compare_procs`` (same total batch); collect the results."""
+    total = int(((cfg.get("Train") or {}).get("loader") or {}).get("batch_size_per_card") or 0)
+    bad = [p for p in args.compare_procs if total % p]
+    if total < 1 or bad:
+        raise ConfigError(f"the total batch {total} (Train.loader.batch_size_per_card) cannot be split evenly over "
+                          f"{', '.join(map(str, bad))} process(es)", key="Train.loader.batch_size_per_card")
+    runs = []
+    for procs in args.compare_procs:
+        with tempfile.TemporaryDirectory(prefix="bench_procs_") as logs:
+            cmd = [sys.executable]
+            if procs > 1:
+                cmd += ["-m", "paddle.distributed.launch", "--log_dir", logs, "--nproc_per_node", str(procs)]
+            cmd += [os.path.abspath(__file__), "-c", args.config, "--steps", str(args.steps), "--warmup",
+                    str(args.warmup), "-o", *args.opt, f"Train.loader.batch_size_per_card={total // procs}"]
+            print(f"--- {procs} process(es) x batch {total // procs}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+            out = proc.stdout
+            if procs > 1 and os.path.isfile(os.path.join(logs, "workerlog.0")):
+                with open(os.path.join(logs, "workerlog.0"), encoding="utf-8", errors="replace") as f:
+                    out += f.read()
+            result = last_json_line(out)
+            if proc.returncode != 0 or result is None:
+                raise RuntimeError(f"the {procs}-process run failed (exit {proc.returncode}); its output:\n{out[-3000:]}")
+        result["procs"] = procs
+        runs.append(result)
+    base = runs[0]["samples_per_s"] or 0
+    for r in runs:
+        r["speedup"] = round(r["samples_per_s"] / base, 3) if base and r["samples_per_s"] else None
+    return {"config": args.config, "total_batch": total, "steps": args.steps, "runs": runs,
+            "cpu_count": os.cpu_count(), "overrides": args.opt}
 
 
 def _children(pid: int) -> List[int]:
@@ -93,7 +147,7 @@ class WorkerMemory(threading.Thread):
         return sum(self.peaks.values())
 
 
-def benchmark(cfg: Dict, steps: int, warmup: int) -> Dict:
+def benchmark(cfg: Dict, steps: int, warmup: int) -> Optional[Dict]:
     from dbnetpp.engine.trainer import Trainer
 
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
@@ -111,6 +165,8 @@ def benchmark(cfg: Dict, steps: int, warmup: int) -> Dict:
         trainer.train()
         wall_s = time.time() - t0
         workers = memory.stop()
+        if trainer.env.rank != 0:  # rank 0 writes metrics.jsonl and reports for all ranks
+            return None
         records = []
         with open(os.path.join(tmp, "metrics.jsonl"), encoding="utf-8") as f:
             for line in f:
@@ -147,15 +203,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.opt)
-        result = benchmark(cfg, args.steps, args.warmup)
+        if args.compare_procs:
+            result = compare_procs(args, cfg)
+            for r in result["runs"]:
+                print(f"{r['procs']} process(es) x batch {r['batch_size_per_card']}: {r['samples_per_s']} samples/s, "
+                      f"step {r['step_s']} s, data wait {r['data_wait_fraction']}, speedup {r['speedup']}")
+        else:
+            result = benchmark(cfg, args.steps, args.warmup)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (DataError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.flush()
-    print(json.dumps(result), flush=True)
+    if result is not None:
+        sys.stdout.flush()
+        print(json.dumps(result), flush=True)
     return 0
 
 

@@ -8,8 +8,11 @@ PaddleOCR label file (``image_path<TAB>json`` lines; detections as ``{"points": 
 ``--protocol official`` (default) reproduces the RRC script (IoU > 0.5 one-to-one greedy matching,
 ``###`` don't-care with area-precision 0.5, int coordinates, its submission validation);
 ``--protocol paddleocr`` reproduces PaddleOCR's DetMetric (``*`` also don't-care, float
-coordinates, invalid polygons skipped).  Prints precision, recall and hmean; the last line is one
-JSON object.  Exit status 1 with ``file:line: message`` on an invalid input.
+coordinates, invalid polygons skipped).  In a zip or folder every entry must be named exactly
+``gt_img_<N>.txt`` / ``res_img_<N>.txt`` and name each image once; GT images with no result file are
+scored as images without detections (as the RRC tool does) and counted in the report.
+Prints precision, recall and hmean; the last line is one JSON object.  Exit status 1 with
+``file:line: message`` on an invalid input.
 """
 from __future__ import annotations
 
@@ -62,13 +65,16 @@ def main(argv=None) -> int:
     print(f"protocol:  {args.protocol}")
     print(f"images:    {m['images']}  (care GT {m['gt_care']}, care detections {m['det_care']}, "
           f"matched {m['matched']})")
+    print(f"results:   {result['with_results']} of {m['images']} images have a result file"
+          + ("" if result["with_results"] == m["images"] else " (the others count as images without detections)"))
     print(f"precision: {m['precision']:.4f}")
     print(f"recall:    {m['recall']:.4f}")
     print(f"hmean:     {m['hmean']:.4f}")
     print(f"seconds:   {seconds:.2f}")
     print(json.dumps({"precision": m["precision"], "recall": m["recall"], "hmean": m["hmean"],
                       "gt_care": m["gt_care"], "det_care": m["det_care"], "matched": m["matched"],
-                      "images": m["images"], "protocol": args.protocol}))
+                      "images": m["images"], "images_with_results": result["with_results"],
+                      "protocol": args.protocol}))
     return 0
 
 

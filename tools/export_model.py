@@ -31,7 +31,7 @@ from dbnetpp.config import load_config
 from dbnetpp.deploy.export import export_model
 from dbnetpp.deploy.settings import parse_resize
 from dbnetpp.errors import CheckpointError, ConfigError, DBNetError
-from dbnetpp.modeling import build_model
+from dbnetpp.modeling import build_model, training_only
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fuse-bn", dest="fuse_bn", action="store_false",
                    help="keep BatchNorm layers instead of folding them into the convolutions")
     p.add_argument("--allow-missing", action="store_true",
-                   help="export even when the weights leave model entries at their random init")
+                   help="export even when the weights leave model entries at their random init, or hold "
+                        "entries the model has no place for")
     p.add_argument("--random-init", action="store_true",
                    help="export the randomly initialised model (speed tests only); ignores the weights keys")
     p.add_argument("--onnx", action="store_true", help="also write inference.onnx with paddle2onnx")
@@ -56,8 +57,14 @@ def load_weights(model, g: dict, allow_missing: bool) -> str:
         raise ConfigError("no weights to export: set Global.pretrained_model (or Global.checkpoints), "
                           "or pass --random-init for a speed test", key="Global.pretrained_model")
     report = load_pretrained(model, str(path), log=lambda msg: print(msg, file=sys.stderr))
-    if (report.missing or report.mismatched) and not allow_missing:
-        raise CheckpointError(f"{path}: {len(report.missing)} model entries missing and "
+    missing = [name for name in report.missing if not training_only(name)]  # not part of the export
+    if report.unexpected and not allow_missing:
+        raise CheckpointError(f"{path}: {len(report.unexpected)} entries of the file have no place in this model "
+                              f"({', '.join(report.unexpected[:8])}{' ...' if len(report.unexpected) > 8 else ''}); "
+                              f"exporting would silently drop them (a DBNet++ checkpoint under a DBNet config?). "
+                              f"Use the config the weights were trained with, or --allow-missing")
+    if (missing or report.mismatched) and not allow_missing:
+        raise CheckpointError(f"{path}: {len(missing)} model entries missing and "
                               f"{len(report.mismatched)} shape-mismatched (see the table above); the exported "
                               f"model would be partly random. Use trained full-model weights, or --allow-missing")
     return str(path)

@@ -9,7 +9,9 @@ Pre- and post-processing come from ``DIR/inference.yml`` (written by ``tools/exp
 common size (bottom/right); each one is post-processed on its own part of the map.
 
 Writes ``OUT/results.json`` (``{"images": [{"image", "boxes", "scores", "height", "width"}],
-"settings": {...}}``, boxes as lists of integer ``[x, y]`` corners in source pixels) and, unless
+"settings": {...}}``, boxes as lists of integer ``[x, y]`` corners in source pixels), the same boxes
+as ``OUT/predicts_db.txt`` in PaddleOCR's ``infer_det`` format (``image<TAB>[{"points": ..., "score":
+...}]`` per line; ``tools/eval_icdar2015.py --det OUT/predicts_db.txt`` scores it) and, unless
 ``--no-vis``, ``OUT/<image stem>.png`` with the boxes drawn.  The last line printed is one JSON
 object: image count, box count, mean milliseconds per image, output folder.
 """
@@ -122,6 +124,10 @@ def main(argv=None) -> int:
         res_file = os.path.join(args.out, "results.json")
         with open(res_file, "w", encoding="utf-8") as f:
             json.dump({"settings": meta, "images": results}, f, indent=1)
+        with open(os.path.join(args.out, "predicts_db.txt"), "w", encoding="utf-8") as f:
+            for r in results:
+                boxes = [{"points": b, "score": s} for b, s in zip(r["boxes"], r["scores"])]
+                f.write(f"{r['image']}\t{json.dumps(boxes)}\n")
     except (DBNetError, OSError) as exc:
         print(f"infer_det: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,10 @@ from ..errors import DataError
 DONT_CARE = "###"
 _IMG_ID = re.compile(r"(?:gt_|res_)?img_(\d+)\.txt$")
 
+COORD_LIMIT = 1e6
+"""Largest absolute coordinate a GT or result file may hold: no image is a million pixels across, and
+beyond float32's range (``1e39``) a value would turn into infinity later."""
+
 
 class GTBox(NamedTuple):
     points: List[List[float]]  # 4 x [x, y]
@@ -64,6 +68,9 @@ def parse_gt_line(line: str, file: str, lineno: int, with_transcription: bool = 
             raise DataError(f"coordinate {i + 1} is not a number: {c.strip()!r}", file, lineno) from None
         if not math.isfinite(v):
             raise DataError(f"coordinate {i + 1} is not finite: {c.strip()!r}", file, lineno)
+        if abs(v) > COORD_LIMIT:
+            raise DataError(f"coordinate {i + 1} is {c.strip()}: beyond +-{COORD_LIMIT:g} pixels, not a position in "
+                            "an image", file, lineno)
         values.append(int(v) if v.is_integer() else v)
     points = [[values[2 * k], values[2 * k + 1]] for k in range(4)]
     return GTBox(points, text)

@@ -23,6 +23,30 @@ import paddle
 import paddle.distributed as dist
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_cores_hint(device: str, world_size: int) -> str:
+    """A hint when CPU training leaves cores idle, else ``""``.
+
+    Paddle runs its CPU kernels on one thread per process (it sets ``OMP_NUM_THREADS=1``; raising it
+    measured slower here, ``MKL_NUM_THREADS=2`` about 1.1x), so one process keeps one core busy; data
+    parallelism over one process per core (gloo) is what uses the machine: 1.8-1.9x on 2 cores
+    (``tools/benchmark_train.py --compare-procs 1,2``).
+    """
+    cores = usable_cores()
+    if device != "cpu" or world_size >= cores:
+        return ""
+    return (f"CPU training in {world_size} process(es) keeps {world_size} of {cores} cores busy (one per process); "
+            f"`python -m paddle.distributed.launch --nproc_per_node {cores} tools/train.py ...` (what "
+            f"scripts/train.sh does on CPU, splitting the batch) uses them all")
+
+
 @dataclass(frozen=True)
 class DistEnv:
     rank: int = 0
@@ -125,6 +149,24 @@ def any_rank(flag: bool, distributed: bool) -> bool:
     t = paddle.to_tensor([1.0 if flag else 0.0], dtype="float32")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.numpy()[0] > 0)
+
+
+def sync_buffers(model: paddle.nn.Layer, distributed: bool) -> int:
+    """Copy rank 0's buffers (BatchNorm running mean / variance) to every rank; returns how many.
+
+    Data parallelism keeps the parameters equal on every rank but not the BatchNorm statistics, which
+    each rank accumulates from its own batches.  Evaluation is sharded, so without this each rank would
+    score its share of the images with its own statistics, and the reported hmean (the one that picks
+    ``best_accuracy``) would not be the score of the weights rank 0 saves.
+    """
+    if not distributed:
+        return 0
+    # BatchNorm keeps its statistics as non-trainable parameters (state-dict entries, not buffers())
+    tensors = [t for t in unwrap(model).state_dict().values()
+               if not (isinstance(t, paddle.base.framework.EagerParamBase) and t.trainable)]
+    for t in tensors:
+        dist.broadcast(t, src=0)
+    return len(tensors)
 
 
 def barrier(distributed: bool) -> None:

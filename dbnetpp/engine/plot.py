@@ -66,11 +66,12 @@ def _fmt(v: float) -> str:
 
 
 def _panel(img: np.ndarray, rect: Tuple[int, int, int, int], title: str, series: Series,
-           x_range: Tuple[float, float], y_range: Optional[Tuple[float, float]] = None) -> None:
+           x_range: Tuple[float, float], y_range: Optional[Tuple[float, float]] = None,
+           x_label: str = "global step", legend_width: int = 210) -> None:
     x0, y0, x1, y1 = rect
-    left, right, top, bottom = x0 + 70, x1 - 210, y0 + 35, y1 - 40
+    left, right, top, bottom = x0 + 70, x1 - legend_width, y0 + 35, y1 - 40
     cv2.putText(img, title, (left, y0 + 22), _FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, "global step", ((left + right) // 2 - 40, y1 - 8), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, x_label, ((left + right) // 2 - 40, y1 - 8), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     if not series:
         cv2.putText(img, "no data yet", ((left + right) // 2 - 50, (top + bottom) // 2), _FONT, 0.6,
                     (120, 120, 120), 1, cv2.LINE_AA)
@@ -102,9 +103,9 @@ def _panel(img: np.ndarray, rect: Tuple[int, int, int, int], title: str, series:
     for i, (name, (sx, sy)) in enumerate(series.items()):
         color = _PALETTE[i % len(_PALETTE)]
         pts = np.array([px(x, y) for x, y in zip(sx, sy)], dtype=np.int32)
-        if len(pts) == 1:
-            cv2.circle(img, tuple(int(v) for v in pts[0]), 4, color, -1, cv2.LINE_AA)
-        else:
+        for pt in pts:
+            cv2.circle(img, (int(pt[0]), int(pt[1])), 3, color, -1, cv2.LINE_AA)
+        if len(pts) > 1:
             cv2.polylines(img, [pts.reshape(-1, 1, 2)], False, color, 2 if name in ("loss", "hmean") else 1,
                           cv2.LINE_AA)
     for i, name in enumerate(series):  # legend right of the plot
@@ -129,6 +130,23 @@ def plot_metrics(jsonl_path: str, out_path: Optional[str] = None, size: Tuple[in
     _panel(img, (0, 0, w, h // 2), "training loss (smoothed)", losses, x_range)
     _panel(img, (0, h // 2, w, h), "evaluation", evals, x_range, y_range=(0.0, 1.0))
     out_path = out_path or os.path.join(os.path.dirname(os.path.abspath(jsonl_path)), "training_curves.png")
+    tmp = out_path + ".tmp.png"
+    if not cv2.imwrite(tmp, img):
+        raise OSError(f"cannot write {out_path}")
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def plot_curves(curves: Dict[str, Tuple[List[float], List[float]]], out_path: str, title: str,
+                x_label: str = "minutes", y_range: Optional[Tuple[float, float]] = (0.0, 1.0),
+                size: Tuple[int, int] = (960, 480), legend_width: int = 330) -> str:
+    """One panel of named ``(x values, y values)`` series (e.g. test hmean against wall-clock minutes of
+    several runs), points marked; returns ``out_path``."""
+    xs = [x for sx, _ in curves.values() for x in sx] or [0.0, 1.0]
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    _panel(img, (0, 0, w, h), title, curves, (0.0, max(xs)), y_range=y_range, x_label=x_label,
+           legend_width=legend_width)
     tmp = out_path + ".tmp.png"
     if not cv2.imwrite(tmp, img):
         raise OSError(f"cannot write {out_path}")

@@ -144,6 +144,9 @@ class Trainer:
         self.log.info(f"device {env.device}, world size {env.world_size}"
                       f"{' (gloo)' if env.distributed and env.device == 'cpu' else ''}, paddle {paddle.__version__}, "
                       f"seed {g['seed']}")
+        hint = D.cpu_cores_hint(env.device, env.world_size)
+        if hint:
+            self.log.info(hint)
         if self.deterministic:
             self.log.info("deterministic: seeded Python/NumPy/Paddle, deterministic GPU kernels; augmentation is "
                           "seeded per (seed, epoch, sample), so num_workers does not change the results")
@@ -204,6 +207,7 @@ class Trainer:
 
     def _evaluate(self, epoch: int) -> Dict[str, Any]:
         st = self.state
+        D.sync_buffers(self.model, self.env.distributed)  # every shard scores the weights rank 0 saves
         cur = run_evaluation(self.model, self.eval_loader, self.post_process, self.metric,
                              distributed=self.env.distributed, autocast=self.amp.autocast, log=self.log.warning)
         self.last_eval, self.last_eval_step = cur, st.global_step

@@ -14,6 +14,7 @@ import paddle
 
 from ..checkpoint import LoadReport, load_pretrained
 from ..errors import CheckpointError, ConfigError
+from ..modeling.detector import training_only
 
 WEIGHT_KEYS = ("checkpoints", "pretrained_model")
 
@@ -41,11 +42,20 @@ def resolve_weights(cfg: Mapping[str, Any]) -> Tuple[str, str]:
 
 
 def load_eval_weights(model: paddle.nn.Layer, path: str, log: Callable[[str], Any] = print) -> LoadReport:
-    """Load ``path`` into ``model``; every model entry must be found with its shape."""
+    """Load ``path`` into ``model``; every entry the eval-mode network uses must be found with its shape
+    (entries used only by the training loss, such as DBHead's threshold branch, may be absent: inference
+    exports do not hold them)."""
     report = load_pretrained(model, path, log=log)
-    if report.missing or report.mismatched:
+    missing = [name for name in report.missing if not training_only(name)]
+    if missing or report.mismatched:
         raise CheckpointError(
-            f"{report.path}: the file does not hold the whole model ({len(report.missing)} entries missing, "
+            f"{report.path}: the file does not hold the whole model ({len(missing)} entries missing, "
             f"{len(report.mismatched)} with other shapes, see the table above); evaluating it would score "
             f"randomly initialised layers. Is it backbone-only pretrained weights, or another Architecture?")
+    if report.unexpected:
+        shown = ", ".join(report.unexpected[:8]) + (" ..." if len(report.unexpected) > 8 else "")
+        raise CheckpointError(
+            f"{report.path}: {len(report.unexpected)} entries of the file have no place in this model ({shown}); "
+            f"the weights were trained with another Architecture (e.g. a DBNet++ checkpoint, with neck.asf.*, "
+            f"under a DBNet config): evaluate it with the config it was trained with")
     return report

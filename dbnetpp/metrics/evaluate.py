@@ -8,7 +8,10 @@ from .rrc_io import read_detections, read_ground_truth
 
 
 def evaluate_paths(gt_path: str, det_path: str, protocol: str = "official") -> Dict:
-    """Read, validate and score; returns ``{"method": {...}, "per_sample": {key: {...}}}``.
+    """Read, validate and score; returns ``{"method": {...}, "per_sample": {key: {...}}, "with_results": n}``.
+
+    ``with_results`` counts the GT images that have a result file (or label-file line) in the submission;
+    the others are scored as images without detections, as the RRC tool does.
 
     ``method`` holds the global precision / recall / hmean plus the summed counts; each
     per-sample entry holds that image's metrics, counts, matched pairs (with IoU) and the
@@ -33,4 +36,4 @@ def evaluate_paths(gt_path: str, det_path: str, protocol: str = "official") -> D
                      gt_file=gt[key].source, det_file=det[key].source if key in det else None)
         per_sample[key] = entry
     method = dict(metrics_from_counts(counts), **counts, protocol=protocol)
-    return {"method": method, "per_sample": per_sample}
+    return {"method": method, "per_sample": per_sample, "with_results": sum(1 for key in keys if key in det)}

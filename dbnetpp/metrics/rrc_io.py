@@ -32,12 +32,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..data.icdar_gt import decode_text, parse_gt_text
+from ..data.icdar_gt import COORD_LIMIT, decode_text, parse_gt_text
 from ..errors import DataError
 from .icdar_eval import check_protocol, dont_care_text
 
-GT_NAME = re.compile(r"gt_img_([0-9]+).txt")  # the RRC tool's GT_SAMPLE_NAME_2_ID (re.match)
-DET_NAME = re.compile(r"res_img_([0-9]+).txt")  # DET_SAMPLE_NAME_2_ID
+# Entry names, matched whole (``res_img_4.txt~`` or ``res_img_4.txt.bak`` is not a result file).
+GT_NAME = re.compile(r"gt_img_([0-9]+)\.txt")
+DET_NAME = re.compile(r"res_img_([0-9]+)\.txt")
 _INT = r"\s*(-?[0-9]+)\s*"
 _OFFICIAL_DET_LINE = re.compile(r"^" + ",".join([_INT] * 8) + r"$")
 _QUOTED = re.compile(r'^\s*"(.*)"\s*$')
@@ -85,12 +86,31 @@ def _line_error(key: str, line: str, error: str, file: str, lineno: int) -> Data
 
 
 # --------------------------------------------------------------------------- containers
-def _list_entries(path: str, pattern: re.Pattern, strict: bool) -> List[Tuple[str, str, bytes]]:
-    """(key, display name, raw bytes) of the matching entries of a zip archive or a folder.
+def _expected(pattern: re.Pattern) -> str:
+    return "gt_img_<N>.txt" if pattern is GT_NAME else "res_img_<N>.txt"
 
-    ``strict``: an entry whose name does not match is an error (RRC: "ZIP entry not valid").
+
+def _list_entries(path: str, pattern: re.Pattern) -> List[Tuple[str, str, bytes]]:
+    """(key, display name, raw bytes) of the entries of a zip archive or a folder.
+
+    Every file must be named exactly ``gt_img_<N>.txt`` / ``res_img_<N>.txt`` (RRC: "ZIP entry not
+    valid"), and no two entries may name the same image (``res_img_4.txt`` and ``res_img_04.txt``, or a
+    name repeated inside a zip): a stray file could otherwise replace a real one without a word.
+    Folder entries of a zip (names ending in ``/``) are ignored.
     """
     entries = []
+    seen: Dict[int, str] = {}
+
+    def add(name: str, display: str, read, kind: str):
+        m = pattern.fullmatch(name)
+        if m is None:  # the RRC tool's wording for zips
+            raise DataError(f"{kind} entry not valid: {name} (every file must be named {_expected(pattern)})", path)
+        number = int(m.group(1))
+        if number in seen:
+            raise DataError(f"entries {seen[number]!r} and {name!r} are both for image {number}", path)
+        seen[number] = name
+        entries.append((m.group(1), display, read()))
+
     if zipfile.is_zipfile(path):
         try:
             archive = zipfile.ZipFile(path, mode="r", allowZip64=True)
@@ -98,22 +118,20 @@ def _list_entries(path: str, pattern: re.Pattern, strict: bool) -> List[Tuple[st
             raise DataError(f"Error loading the ZIP archive. ({exc})", path) from None
         with archive:
             for name in archive.namelist():
-                m = pattern.match(name)
-                if m is None:
-                    if strict:
-                        raise DataError(f"ZIP entry not valid: {name}", path)
+                if name.endswith("/"):
                     continue
-                entries.append((m.group(1), f"{path}/{name}", archive.read(name)))
+                add(name, f"{path}/{name}", lambda n=name: archive.read(n), "ZIP")
         return entries
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
-        m = pattern.match(name)
-        if m is None or not os.path.isfile(full):
-            if strict:
-                raise DataError(f"entry not valid: {name} (expected {pattern.pattern})", path)
-            continue
-        with open(full, "rb") as f:
-            entries.append((m.group(1), full, f.read()))
+        if os.path.isdir(full):
+            raise DataError(f"entry not valid: {name!r} is a folder (every entry must be a file named "
+                            f"{_expected(pattern)})", path)
+
+        def read(f=full):
+            with open(f, "rb") as fh:
+                return fh.read()
+        add(name, full, read, "folder")
     return entries
 
 
@@ -124,7 +142,7 @@ def _gt_named(path: str) -> bool:
             names = archive.namelist()
     else:
         names = os.listdir(path)
-    return any(GT_NAME.match(n) for n in names) and not any(DET_NAME.match(n) for n in names)
+    return any(GT_NAME.fullmatch(n) for n in names) and not any(DET_NAME.fullmatch(n) for n in names)
 
 
 def _is_container(path: str) -> bool:
@@ -170,6 +188,9 @@ def _json_points(box, file: str, lineno: int, k: int) -> np.ndarray:
                         f"{list(pts.shape)}", file, lineno)
     if not np.isfinite(pts).all():
         raise DataError(f"box {k}: 'points' has a non-finite value", file, lineno)
+    if np.abs(pts).max() > COORD_LIMIT:
+        raise DataError(f"box {k}: coordinate {pts.flat[np.abs(pts).argmax()]:g} is beyond +-{COORD_LIMIT:g} pixels, "
+                        "not a position in an image", file, lineno)
     return pts
 
 
@@ -179,7 +200,7 @@ def read_ground_truth(path: str, protocol: str = "official") -> Dict[str, ImageB
     check_protocol(protocol)
     out: Dict[str, ImageBoxes] = {}
     if _is_container(path):
-        for key, name, raw in _list_entries(path, GT_NAME, strict=False):
+        for key, name, raw in _list_entries(path, GT_NAME):
             rec = ImageBoxes(source=name)
             text = decode_text(raw, name)
             for lineno, box in _gt_boxes(text, name):
@@ -249,6 +270,9 @@ def _parse_det_line(line: str, key: str, file: str, lineno: int, protocol: str):
             raise DataError(f"value {i + 1} is not a number: {p!r}", file, lineno) from None
         if not math.isfinite(v):
             raise DataError(f"value {i + 1} is not finite: {p!r}", file, lineno)
+        if i < 8 and abs(v) > COORD_LIMIT:
+            raise DataError(f"value {i + 1} is {p}: beyond +-{COORD_LIMIT:g} pixels, not a position in an image",
+                            file, lineno)
         values.append(v)
     score = values[8] if len(values) == 9 else None
     return np.array(values[:8], np.float64).reshape(4, 2), score
@@ -269,7 +293,7 @@ def read_detections(path: str, gt_keys, protocol: str = "official") -> Dict[str,
             rec.texts = [None] * len(rec.polys)
         return out
     if _is_container(path):
-        for key, name, raw in _list_entries(path, DET_NAME, strict=True):
+        for key, name, raw in _list_entries(path, DET_NAME):
             if key not in gt_keys:
                 raise DataError(f"The sample {key} not present in GT", name)
             try:

@@ -10,7 +10,16 @@ from ..config import ARCH_KEYS
 from ..errors import ConfigError
 from ..registry import BACKBONES, HEADS, NECKS, _suggest
 
-__all__ = ["DetModel", "build_model"]
+__all__ = ["DetModel", "build_model", "TRAINING_ONLY_PREFIXES", "training_only"]
+
+TRAINING_ONLY_PREFIXES = ("head.thresh.",)
+"""State-dict prefixes that the eval-mode network never uses: DBHead's threshold branch feeds only
+the training loss, so inference exports (PaddleOCR's, and ONNX files made from them) do not hold it."""
+
+
+def training_only(name: str) -> bool:
+    """Whether the state-dict entry ``name`` is used only in training (see :data:`TRAINING_ONLY_PREFIXES`)."""
+    return name.startswith(TRAINING_ONLY_PREFIXES)
 
 
 class DetModel(nn.Layer):

@@ -32,3 +32,9 @@ take_overrides() {  # ARGS...: appends the leading Key=value arguments to OVERRI
     OVERRIDES+=("$1"); shift; TAKEN=$((TAKEN + 1))
   done
 }
+
+# usable_cores: CPU cores this shell may run on (its affinity mask). OMP_NUM_THREADS / OMP_THREAD_LIMIT are
+# ignored: GNU nproc would obey them, and Paddle exports OMP_NUM_THREADS=1 to everything it starts.
+usable_cores() {
+  env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1
+}

@@ -121,7 +121,8 @@ def test_r50_dbpp_follows_paddleocrs_dbpp_schedule():
 def test_trains_one_iteration(path, tiny_data, tiny_overrides, tmp_path):
     """Through scripts/train.sh (CPU, one process): one step on 128 px images, then the final evaluation."""
     out = tmp_path / "out"
-    proc = subprocess.run(["bash", "scripts/train.sh", path, "cpu", "-o", *tiny_overrides(path, tiny_data, out)],
+    proc = subprocess.run(["bash", "scripts/train.sh", path, "cpu", "--cpu-procs", "1", "-o",
+                           *tiny_overrides(path, tiny_data, out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -141,5 +141,16 @@ def test_export_errors_are_clear(helpers, tmp_path, capsys):
     rc, err = run(*args, "--allow-missing")
     assert rc == 0, err
     assert (tmp_path / "c" / "inference.yml").is_file()
+    # weights with entries the model has no place for (e.g. another neck's): refused
+    extra = tmp_path / "extra.pdparams"
+    paddle.save({**model.state_dict(), "neck.ins_conv.0.in_conv.weight": paddle.zeros([4, 4, 1, 1])}, str(extra))
+    rc, err = run("-o", f"Global.pretrained_model={extra}", f"Global.save_inference_dir={tmp_path / 'd'}")
+    assert rc == 2 and "neck.ins_conv.0.in_conv.weight" in err and "no place in this model" in err
+    assert not (tmp_path / "d").exists()
+    # the threshold branch is not part of an export: weights without it export as they are
+    nothresh = tmp_path / "nothresh.pdparams"
+    paddle.save({k: v for k, v in model.state_dict().items() if not k.startswith("head.thresh.")}, str(nothresh))
+    rc, err = run("-o", f"Global.pretrained_model={nothresh}", f"Global.save_inference_dir={tmp_path / 'e'}")
+    assert rc == 0, err
     with pytest.raises(ConfigError, match="inference.yml not found"):
         InferenceSettings.load(str(tmp_path))

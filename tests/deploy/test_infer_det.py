@@ -39,6 +39,16 @@ def test_infer_det_folder_batched(tiny_export, helpers, tmp_path):
         pts = np.array(r["boxes"]).reshape(-1, 2)
         if len(pts):
             assert pts[:, 0].max() < r["width"] and pts[:, 1].max() < r["height"] and pts.min() >= 0
+    # PaddleOCR's predicts file: the same boxes and scores, readable by the ICDAR2015 scorer's reader
+    from dbnetpp.metrics.rrc_io import read_detections
+
+    lines = (out / "predicts_db.txt").read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == [r["image"] for r in res["images"]]
+    for line, r in zip(lines, res["images"]):
+        boxes = json.loads(line.split("\t", 1)[1])
+        assert [b["points"] for b in boxes] == r["boxes"] and [b["score"] for b in boxes] == r["scores"]
+    dets = read_detections(str(out / "predicts_db.txt"), {"a", "b", "c"}, protocol="paddleocr")
+    assert sum(len(d.polys) for d in dets.values()) == summary["boxes"]
     for stem in ("a", "b", "c"):
         png = cv2.imread(str(out / f"{stem}.png"))
         assert png is not None and png.shape[:2] == sizes[[n for n in sizes if n.startswith(stem)][0]]

@@ -36,3 +36,25 @@ def test_partial_weights_are_rejected(eval_case, eval_case_module, tmp_path):
     report = load_eval_weights(model, str(eval_case.checkpoint), log=logged.append)
     assert not report.missing and len(report.loaded) == len(model.state_dict())
     assert "0 missing" in logged[0]
+
+
+def test_weights_of_another_architecture_are_rejected(eval_case, eval_case_module, tmp_path):
+    """A file with entries the model has no place for (DBNet++'s neck.asf.* under a DBNet config) is an error:
+    evaluating or exporting would silently drop them."""
+    cfg = load_config(str(eval_case_module.CONFIG))
+    model = build_model(cfg["Architecture"])
+    params = dict(load_params(str(eval_case.checkpoint)))
+    params["neck.asf.conv.weight"] = paddle.zeros([4, 4, 3, 3])
+    paddle.save(params, str(tmp_path / "extra.pdparams"))
+    with pytest.raises(CheckpointError, match=r"1 entries of the file have no place in this model \(neck\.asf\.conv"):
+        load_eval_weights(model, str(tmp_path / "extra"), log=lambda m: None)
+
+
+def test_threshold_branch_may_be_absent(eval_case, eval_case_module, tmp_path):
+    """Inference exports hold no threshold branch (training-only): evaluation accepts weights without it."""
+    cfg = load_config(str(eval_case_module.CONFIG))
+    model = build_model(cfg["Architecture"])
+    params = {k: v for k, v in load_params(str(eval_case.checkpoint)).items() if not k.startswith("head.thresh.")}
+    paddle.save(params, str(tmp_path / "nothresh.pdparams"))
+    report = load_eval_weights(model, str(tmp_path / "nothresh"), log=lambda m: None)
+    assert report.missing and all(k.startswith("head.thresh.") for k in report.missing)

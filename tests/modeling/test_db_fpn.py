@@ -92,3 +92,54 @@ def test_yaml_keys():
         NECKS.build({"name": "DBFPN", "use_ASF": True}, where="Architecture.Neck", in_channels=[16, 24, 56, 480])
     with pytest.raises(ConfigError, match="divisible by 4"):
         NECKS.build({"name": "DBFPN", "out_channels": 30}, where="Architecture.Neck", in_channels=[16, 24, 56, 480])
+
+
+def _asf_stats(neck, feats):
+    """Pre-sigmoid values of the ASF gate for ``feats`` (``[N, S, H, W]``)."""
+    cap = {}
+
+    def hook(layer, inputs, output):
+        asf = layer
+        z = asf.conv(inputs[0])
+        spatial = asf.spatial_scale(paddle.mean(z, axis=1, keepdim=True))
+        cap["pre"] = asf.channel_scale[0](spatial + z).numpy()
+
+    neck.asf.register_forward_post_hook(hook)
+    with paddle.no_grad():
+        out = neck(feats)
+    return cap["pre"], out
+
+
+def test_asf_zero_gate_starts_as_an_even_fusion_of_large_features():
+    """Large features (as a pretrained backbone gives) saturate the default gate; the zero gate does not,
+    and its output is then exactly half of plain DBFPN's concatenation."""
+    paddle.seed(1)
+    feats = [f * 100.0 for f in _features()]  # pretrained-backbone magnitudes
+    default = DBFPN([16, 24, 56, 480], out_channels=96, use_asf=True)
+    pre, _ = _asf_stats(default, feats)
+    assert (np.abs(pre) > 4.6).mean() > 0.5  # most gate values saturated (sigmoid' < 0.01)
+    paddle.seed(1)
+    zero = DBFPN([16, 24, 56, 480], out_channels=96, use_asf=True, asf_gate_init="zeros")
+    pre, out = _asf_stats(zero, feats)
+    assert np.all(pre == 0.0)
+    plain = DBFPN([16, 24, 56, 480], out_channels=96)
+    plain.set_state_dict({k: v for k, v in zero.state_dict().items() if not k.startswith("asf.")})
+    with paddle.no_grad():
+        ref = plain(feats).numpy()
+    np.testing.assert_allclose(out.numpy(), 0.5 * ref, rtol=1e-5, atol=1e-5)
+    # same parameters and names as the default block, so PaddleOCR's DB++ weights still load
+    assert [(k, v.shape) for k, v in zero.state_dict().items()] == [(k, v.shape) for k, v in default.state_dict().items()]
+
+
+def test_asf_zero_gate_learns():
+    """The zero-initialised gate gets a gradient at once (it is not a dead branch)."""
+    neck = DBFPN([16, 24, 56, 480], out_channels=32, use_asf=True, asf_gate_init="zeros")
+    out = neck(_features(size=32))
+    (out * out).mean().backward()
+    grad = neck.asf.channel_scale[0].weight.grad
+    assert grad is not None and float(paddle.abs(grad).max()) > 0
+
+
+def test_asf_gate_init_is_validated():
+    with pytest.raises(ValueError, match="gate_init must be one of"):
+        DBFPN([16, 24, 56, 480], out_channels=32, use_asf=True, asf_gate_init="ones")

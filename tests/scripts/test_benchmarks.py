@@ -3,6 +3,7 @@ end to end on tiny inputs and print the promised JSON last line."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -79,3 +80,69 @@ def test_benchmark_learning_reports_when_interrupted(root_dir, icdar_dir, tmp_pa
     assert "interrupted: best hmean" in out
     log = (work / "train.log").read_text()
     assert "training stopped by SIGTERM" in log  # the trainer was stopped, not left running
+
+
+def test_benchmark_train_compares_process_counts(root_dir, tiny_data, tiny_overrides, tmp_path):
+    """--compare-procs 1,2: the same total batch in one process, then split over two (gloo); both reported."""
+    opts = [o for o in tiny_overrides(TINY, tiny_data, tmp_path / "unused") if o.startswith(("Train.", "Eval."))]
+    proc = subprocess.run([sys.executable, "tools/benchmark_train.py", "-c", TINY, "--steps", "2", "--warmup", "1",
+                           "--compare-procs", "1,2", "-o", *opts], cwd=root_dir, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = _last_json(proc.stdout)
+    assert res["total_batch"] == 2 and [r["procs"] for r in res["runs"]] == [1, 2]
+    one, two = res["runs"]
+    assert (one["world_size"], one["batch_size_per_card"]) == (1, 2)
+    assert (two["world_size"], two["batch_size_per_card"]) == (2, 1)
+    assert one["speedup"] == 1.0 and two["speedup"] > 0 and two["samples_per_s"] > 0
+    # a batch that cannot be split evenly is refused before anything runs
+    bad = subprocess.run([sys.executable, "tools/benchmark_train.py", "-c", TINY, "--steps", "1",
+                          "--compare-procs", "1,3", "-o", *opts], cwd=root_dir, capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "cannot be split evenly over 3" in bad.stderr
+
+
+@pytest.mark.slow
+def test_benchmark_finetune_runs_end_to_end(root_dir, tiny_data, tmp_path):
+    """The fine-tune benchmark on a handful of images with a 1-minute limit: curve lines, then the JSON line."""
+    config = "configs/det/cpu/ft_mv3_db++_icdar15.yml"
+    opts = ["Global.epoch_num=1", "Global.eval_batch_step=[0,1]", "Global.pretrained_model=",
+            "Train.loader.num_workers=0", "Eval.loader.num_workers=0",
+            "Train.dataset.transforms.3.EastRandomCropData.size=[128,128]",
+            "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[128,128]"]
+    for split, label in (("Train", "train_icdar2015_label.txt"), ("Eval", "test_icdar2015_label.txt")):
+        opts += [f"{split}.dataset.data_dir={tiny_data}", f"{split}.dataset.label_file_list=[{tiny_data / label}]"]
+    work = tmp_path / "work"
+    proc = subprocess.run([sys.executable, "tools/benchmark_finetune.py", "-c", config, "--procs", "1",
+                           "--minutes", "1", "--work", str(work), "-o", *opts],
+                          cwd=root_dir, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = _last_json(proc.stdout)
+    assert set(res) >= {"precision", "recall", "hmean", "minutes", "config", "curve"}
+    assert res["config"] == config and res["reason"] == "finished" and 0 < res["minutes"] < 1
+    assert res["curve"] and all(0 <= c["hmean"] <= 1 for c in res["curve"])
+    assert any(re.match(r"\s*[\d.]+ min\s+step\s+\d+", line) for line in proc.stdout.splitlines())
+    assert (work / "best_accuracy.pdparams").is_file()
+    # the work folder now holds a run: a second run there is refused, nothing overwritten
+    again = subprocess.run([sys.executable, "tools/benchmark_finetune.py", "-c", config, "--work", str(work)],
+                           cwd=root_dir, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "is not empty" in again.stderr
+
+
+def test_benchmark_asf_records_learning_statistics(root_dir, tiny_data):
+    """DBNet / DBNet++ / DBNet++ with a zero gate, a few steps each: every statistic is reported."""
+    proc = subprocess.run([sys.executable, "tools/benchmark_asf.py", "--data-dir", str(tiny_data), "--images", "2",
+                           "--steps", "2", "--every", "1", "--size", "128x128", "--batch", "1"],
+                          cwd=root_dir, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = _last_json(proc.stdout)
+    assert set(res["final"]) == {"dbnet", "dbnet++", "dbnet++zero"}
+    plain, asf, zero = res["final"]["dbnet"], res["final"]["dbnet++"], res["final"]["dbnet++zero"]
+    assert plain["grad_neck.asf"] == 0 and "gate_std" not in plain
+    assert asf["grad_neck.asf"] > 0 and asf["grad_backbone"] > 0 and 0 <= asf["gate_saturated"] <= 1
+    assert {f"level{i}_weight" for i in range(4)} <= set(asf)
+    first_zero = next(r for r in res["records"] if r["variant"] == "dbnet++zero")
+    assert first_zero["step"] == 1 and first_zero["gate_std"] == 0.0 and first_zero["level0_weight"] == 0.5
+    bad = subprocess.run([sys.executable, "tools/benchmark_asf.py", "--data-dir", str(tiny_data / "none")],
+                         cwd=root_dir, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "label file not found" in bad.stderr

@@ -126,3 +126,51 @@ def test_offline_fails_clearly(root_dir, tmp_path):
 def test_bad_argument(root_dir, tmp_path):
     proc = _run(root_dir, tmp_path, "vgg")
     assert proc.returncode != 0 and "unknown model 'vgg'" in proc.stderr
+
+
+PPOCRV3_MEMBER = "rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx"
+
+
+@pytest.fixture(scope="module")
+def ppocrv3_onnx() -> Path:
+    from importlib import metadata
+
+    try:
+        path = Path(metadata.distribution("rapidocr-onnxruntime").locate_file(PPOCRV3_MEMBER))
+    except metadata.PackageNotFoundError:
+        pytest.skip("rapidocr-onnxruntime==1.2.13 (test reference, requirements-ref.txt) is not installed")
+    return path
+
+
+def test_ppocrv3_from_a_local_wheel_converts_and_reverifies(root_dir, ppocrv3_onnx, tmp_path):
+    import zipfile
+
+    wheel = tmp_path / "rapidocr_onnxruntime-1.2.13-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.write(ppocrv3_onnx, PPOCRV3_MEMBER)
+    dest = tmp_path / "pm"
+    proc = _run(root_dir, dest, "ppocrv3", PPOCRV3_WHEEL=str(wheel))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    full = paddle.load(str(dest / "PP-OCRv3_mobile_det.pdparams"))
+    backbone = paddle.load(str(dest / "PP-OCRv3_mobile_det_backbone.pdparams"))
+    dbfpn = paddle.load(str(dest / "PP-OCRv3_mobile_det_dbfpn.pdparams"))
+    assert len(full) == 288 and 0 < len(backbone) < len(dbfpn) < len(full)
+    mapping = (dest / "PP-OCRv3_mobile_det.mapping.tsv").read_text().splitlines()
+    assert mapping[0].startswith("3439588c030faea3") and len(mapping) == 1 + 1 + 288
+    # second run: found and not rebuilt; a local .onnx works too
+    again = _run(root_dir, dest, "ppocrv3", PPOCRV3_ONNX="/nonexistent.onnx")
+    assert again.returncode == 0 and "already present" in again.stdout
+    proc = _run(root_dir, tmp_path / "pm2", "ppocrv3", PPOCRV3_ONNX=str(ppocrv3_onnx))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "pm2" / "PP-OCRv3_mobile_det.pdparams").read_bytes() == \
+        (dest / "PP-OCRv3_mobile_det.pdparams").read_bytes()
+
+
+def test_ppocrv3_wrong_file_is_refused(root_dir, tmp_path):
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(b"not the detector")
+    proc = _run(root_dir, tmp_path / "pm", "ppocrv3", PPOCRV3_ONNX=str(bad))
+    assert proc.returncode == 1 and "checksum mismatch" in proc.stderr
+    assert not (tmp_path / "pm" / "PP-OCRv3_mobile_det.pdparams").exists()
+    proc = _run(root_dir, tmp_path / "pm", "ppocrv3", PPOCRV3_WHEEL=str(tmp_path / "missing.whl"))
+    assert proc.returncode == 1 and "missing.whl: file not found" in proc.stderr

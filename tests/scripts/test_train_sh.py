@@ -126,3 +126,32 @@ def test_no_arguments_picks_demo_or_icdar(root_dir):
     # with GPUs given, no CONFIG means the DBNet++ ICDAR2015 recipe
     p = _sh(root_dir, "0,1", "--dry-run")
     assert p.returncode == 0 and "training configs/det/det_mv3_db++_icdar15.yml" in p.stdout
+
+
+def test_cpu_default_is_one_process_per_core_with_the_batch_split(root_dir):
+    """On CPU the config's batch is split over one process per core (same total batch and lr)."""
+    cores = len(os.sched_getaffinity(0))
+    p = _sh(root_dir, MV3, "cpu", "--dry-run")  # batch_size_per_card 16
+    assert p.returncode == 0, p.stderr
+    procs = max(n for n in range(1, cores + 1) if 16 % n == 0)
+    assert f"= {16}" in p.stdout.split("total batch")[1].splitlines()[0]  # total batch unchanged
+    cmd = _command(p.stdout)
+    if procs > 1:
+        assert f"--nproc_per_node {procs}" in cmd and f"Train.loader.batch_size_per_card={16 // procs}" in cmd
+        assert f"{procs} processes x batch {16 // procs}" in p.stdout
+    else:
+        assert "paddle.distributed.launch" not in cmd
+    # --cpu-procs N keeps per-process batches (N x the config's batch), and 1 means one plain process
+    p = _sh(root_dir, MV3, "cpu", "--cpu-procs", "1", "--dry-run")
+    cmd = _command(p.stdout)
+    assert p.returncode == 0 and "paddle.distributed.launch" not in cmd and "batch_size_per_card" not in cmd
+    p = _sh(root_dir, MV3, "cpu", "--cpu-procs", "2", "--dry-run")
+    assert "--nproc_per_node 2" in _command(p.stdout) and "16 per card x 2 card(s) x 1 node(s) = 32" in p.stdout
+
+
+def test_help_prints_the_whole_header(root_dir):
+    p = _sh(root_dir, "--help")
+    assert p.returncode == 0
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("# Train a DBNet") and lines[-1].startswith("# Environment:")
+    assert "set -euo" not in p.stdout

@@ -139,3 +139,65 @@ def test_protocol_switch_on_cli(tmp_path, capsys):
     assert last["protocol"] == "paddleocr"
     rc, _, err = _run(capsys, "--gt", gt, "--det", det)  # the RRC tool rejects this submission
     assert rc == 1 and "Format incorrect" in err
+
+
+# ------------------------------------------------------------------ strict entry names, counted gaps
+_GT = {"gt_img_1.txt": "0,0,10,0,10,10,0,10,word\n", "gt_img_2.txt": "20,20,40,20,40,40,20,40,text\n"}
+_DET = {"res_img_1.txt": "0,0,10,0,10,10,0,10\n", "res_img_2.txt": "20,20,40,20,40,40,20,40\n"}
+
+
+def test_stray_or_duplicate_entries_are_errors_not_silent_replacements(capsys, tmp_path):
+    gt = _write_zip(tmp_path / "gt.zip", _GT)
+    folder = tmp_path / "det"
+    folder.mkdir()
+    for name, text in _DET.items():
+        (folder / name).write_text(text)
+    rc, out, _ = _run(capsys, "--gt", gt, "--det", folder)
+    assert rc == 0 and json.loads(out.strip().splitlines()[-1])["recall"] == 1.0
+    (folder / "res_img_2.txt~").write_text("")  # an editor's backup: used to replace image 2's results
+    rc, _, err = _run(capsys, "--gt", gt, "--det", folder)
+    assert rc == 1 and "folder entry not valid: res_img_2.txt~ (every file must be named res_img_<N>.txt)" in err
+    (folder / "res_img_2.txt~").unlink()
+    (folder / "res_img_02.txt").write_text("")
+    rc, _, err = _run(capsys, "--gt", gt, "--det", folder)
+    assert rc == 1 and "'res_img_02.txt'" in err and "'res_img_2.txt'" in err and "image 2" in err
+    # the same name twice inside a zip
+    dup = tmp_path / "dup.zip"
+    with zipfile.ZipFile(dup, "w") as z:
+        for name, text in _DET.items():
+            z.writestr(name, text)
+        with pytest.warns(UserWarning):
+            z.writestr("res_img_1.txt", "")
+    rc, _, err = _run(capsys, "--gt", gt, "--det", dup)
+    assert rc == 1 and "both for image 1" in err
+
+
+def test_gt_entries_must_be_named_exactly(capsys, tmp_path):
+    gt = _write_zip(tmp_path / "gt.zip", {**_GT, "gt_img_3.txt.orig": "1,1,2,1,2,2,1,2,x\n"})
+    det = _write_zip(tmp_path / "det.zip", _DET)
+    rc, _, err = _run(capsys, "--gt", gt, "--det", det)
+    assert rc == 1 and "ZIP entry not valid: gt_img_3.txt.orig (every file must be named gt_img_<N>.txt)" in err
+
+
+def test_missing_result_files_are_counted(capsys, tmp_path):
+    gt = _write_zip(tmp_path / "gt.zip", _GT)
+    rc, out, _ = _run(capsys, "--gt", gt, "--det", _write_zip(tmp_path / "one.zip", {"res_img_1.txt": _DET["res_img_1.txt"]}))
+    res = json.loads(out.strip().splitlines()[-1])
+    assert rc == 0 and res["images_with_results"] == 1 and res["recall"] == 0.5
+    assert "1 of 2 images have a result file (the others count as images without detections)" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, out, _ = _run(capsys, "--gt", gt, "--det", empty)
+    assert rc == 0 and "0 of 2 images have a result file" in out and json.loads(out.strip().splitlines()[-1])["hmean"] == 0
+
+
+@pytest.mark.parametrize("where", ["gt", "det"])
+def test_absurd_coordinates_name_file_and_line(capsys, tmp_path, where):
+    gt, det = dict(_GT), dict(_DET)
+    if where == "gt":
+        gt["gt_img_2.txt"] = "20,20,1e39,20,40,40,20,40,text\n"
+    else:
+        det["res_img_2.txt"] = "20,20,40,20,40,40,20,1e30\n"
+    rc, _, err = _run(capsys, "--gt", _write_zip(tmp_path / "gt.zip", gt), "--det", _write_zip(tmp_path / "d.zip", det),
+                      "--protocol", "paddleocr")
+    assert rc == 1 and f"{where}_img_2.txt:1" in err.replace("res_img", "det_img") and "not a position in an image" in err

@@ -9,7 +9,7 @@ image (``polys`` has shape ``[0, 4, 2]``).  Malformed labels raise :class:`DataE
 from __future__ import annotations
 
 import json
-from typing import Any, List
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -17,12 +17,25 @@ from ...errors import DataError
 from ...registry import TRANSFORMS
 
 IGNORE_TEXTS = ("###", "*")
+OUTSIDE_FACTOR = 4
+OUTSIDE_MIN_PX = 1024
+"""A coordinate farther outside the image than ``OUTSIDE_FACTOR`` image sizes (longer side; at least
+``OUTSIDE_MIN_PX`` pixels, so that tiny images keep ordinary boxes) is not a label slightly over the
+border but a broken one (``1e6``, or ``1e39``, which is not even a float32)."""
 
 
-def _parse_points(points: Any, index: int) -> np.ndarray:
+def _has_bool(points: Any) -> bool:
+    if isinstance(points, bool):
+        return True
+    return isinstance(points, (list, tuple)) and any(_has_bool(p) for p in points)
+
+
+def _parse_points(points: Any, index: int, image_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
     where = f"label box {index}"
     if not isinstance(points, (list, tuple)):
         raise DataError(f"{where}: 'points' must be a list of [x, y] pairs, got {type(points).__name__}")
+    if _has_bool(points):
+        raise DataError(f"{where}: 'points' contains true/false, not a number: {points!r}"[:300])
     try:
         arr = np.asarray(points)
     except ValueError:
@@ -41,9 +54,34 @@ def _parse_points(points: Any, index: int) -> np.ndarray:
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         raise DataError(f"{where}: 'points' contains NaN or infinity")
+    f32_max = float(np.finfo(np.float32).max)
+    if np.abs(arr).max() > f32_max:
+        raise DataError(f"{where}: coordinate {arr.flat[np.abs(arr).argmax()]:g} is beyond float32's range")
+    if image_hw is not None:
+        reach = max(OUTSIDE_FACTOR * max(image_hw), OUTSIDE_MIN_PX)
+        h, w = image_hw
+        far = (arr[:, 0] < -reach) | (arr[:, 0] > w + reach) | (arr[:, 1] < -reach) | (arr[:, 1] > h + reach)
+        if far.any():
+            x, y = arr[int(np.argmax(far))]
+            raise DataError(f"{where}: point ({x:g}, {y:g}) lies far outside the {w}x{h} image "
+                            f"(more than {reach} pixels beyond its border)")
     if len(arr) < 3:
         raise DataError(f"{where}: a polygon needs at least 3 points, got {len(arr)}")
     return arr
+
+
+def _image_hw(image: Any) -> Optional[Tuple[int, int]]:
+    """(height, width) of a decoded HWC / CHW / HW image, ``None`` when there is none."""
+    if not isinstance(image, np.ndarray):
+        return None
+    if image.ndim == 2:
+        return int(image.shape[0]), int(image.shape[1])
+    if image.ndim == 3:
+        if image.shape[2] in (1, 3, 4):
+            return int(image.shape[0]), int(image.shape[1])
+        if image.shape[0] in (1, 3, 4):
+            return int(image.shape[1]), int(image.shape[2])
+    return None
 
 
 @TRANSFORMS.register()
@@ -71,6 +109,7 @@ class DetLabelEncode:
             raise DataError(f"label is not valid JSON ({exc.msg} at character {exc.pos}): {label[:120]!r}") from None
         if not isinstance(boxes, list):
             raise DataError(f"label must be a JSON list of boxes, got {type(boxes).__name__}")
+        image_hw = _image_hw(data.get("image"))
         polys: List[np.ndarray] = []
         texts: List[str] = []
         for i, box in enumerate(boxes):
@@ -84,7 +123,7 @@ class DetLabelEncode:
             text = box["transcription"]
             if not isinstance(text, str):
                 raise DataError(f"label box {i}: 'transcription' must be a string, got {type(text).__name__}")
-            polys.append(_parse_points(box["points"], i))
+            polys.append(_parse_points(box["points"], i, image_hw))
             texts.append(text)
         n_pts = max((len(p) for p in polys), default=4)
         out = np.empty((len(polys), n_pts, 2), dtype=np.float32)

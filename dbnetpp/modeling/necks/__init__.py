@@ -1,5 +1,6 @@
 """Necks (registered in ``NECKS``)."""
 from .asf import ASFBlock
 from .db_fpn import DBFPN
+from .rse_fpn import RSEFPN, RSELayer
 
-__all__ = ["ASFBlock", "DBFPN"]
+__all__ = ["ASFBlock", "DBFPN", "RSEFPN", "RSELayer"]

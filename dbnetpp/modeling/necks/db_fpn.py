@@ -36,13 +36,17 @@ class DBFPN(nn.Layer):
        (nearest-neighbour upsampling).
     3. 3x3 convs (no bias) reduce each level to ``out_channels / 4``; ``p5, p4, p3`` are
        upsampled by 8, 4, 2 to 1/4 scale and concatenated as ``[p5, p4, p3, p2]``.
-    4. With ``use_asf`` the concatenation goes through :class:`ASFBlock`.
+    4. With ``use_asf`` the concatenation goes through :class:`ASFBlock`; ``asf_gate_init`` is its
+       ``gate_init`` (``kaiming``, PaddleOCR's default, or ``zeros``: an even fusion at the start,
+       recommended when the backbone is pretrained, see :class:`ASFBlock`).  PaddleOCR's DBFPN ignores
+       the key, so configs that set it stay loadable there.
 
     No BatchNorm or activation is used.  Input: four maps at strides 4/8/16/32 with channels
     ``in_channels``; output ``[N, out_channels, H/4, W/4]``.
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int = 256, use_asf: bool = False):
+    def __init__(self, in_channels: Sequence[int], out_channels: int = 256, use_asf: bool = False,
+                 asf_gate_init: str = "kaiming"):
         super().__init__()
         in_channels = list(in_channels)
         if len(in_channels) != 4:
@@ -60,7 +64,7 @@ class DBFPN(nn.Layer):
         self.p3_conv = _conv(out_channels, out_channels // 4, 3)
         self.p2_conv = _conv(out_channels, out_channels // 4, 3)
         if use_asf:
-            self.asf = ASFBlock(out_channels, out_channels // 4)
+            self.asf = ASFBlock(out_channels, out_channels // 4, gate_init=asf_gate_init)
 
     def forward(self, features: List[paddle.Tensor]) -> paddle.Tensor:
         c2, c3, c4, c5 = features

@@ -99,10 +99,25 @@ def test_label_encode_semantics():
     ('[{"transcription": "a", "points": []}]', "empty"),
     ('[{"transcription": 5, "points": [[0, 0], [1, 0], [1, 1]]}]', "must be a string"),
     ('[[0, 0, 1, 1]]', "must be an object"),
+    ('[{"transcription": "a", "points": [[10, 10], [1e39, 10], [60, 40], [10, 40]]}]', "beyond float32's range"),
+    ('[{"transcription": "a", "points": [[10, true], [20, 10], [60, 40]]}]', "contains true/false"),
 ])
 def test_label_encode_errors(label, message):
     with pytest.raises(DataError, match=message):
         DetLabelEncode()({"label": label})
+
+
+def test_label_far_outside_the_image_is_an_error():
+    """1e29 is a float32, but no position in a 100x200 image; a label a little over the border is fine."""
+    image = np.zeros((100, 200, 3), np.uint8)
+    far = '[{"transcription": "a", "points": [[10, 10], [1e29, 10], [60, 40], [10, 40]]}]'
+    with pytest.raises(DataError, match=r"point \(1e\+29, 10\) lies far outside the 200x100 image"):
+        DetLabelEncode()({"label": far, "image": image})
+    near = '[{"transcription": "a", "points": [[-30, -5], [250, 10], [260, 140], [10, 120]]}]'
+    assert DetLabelEncode()({"label": near, "image": image})["polys"].shape == (1, 4, 2)
+    chw = np.zeros((3, 100, 200), np.float32)  # channel-first decode: the same image size is read
+    with pytest.raises(DataError, match="200x100 image"):
+        DetLabelEncode()({"label": far, "image": chw})
 
 
 def test_keep_keys_returns_dict_in_order():
