@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.jsonline import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap = tool_parser(__doc__)
     add_config_args(ap, default="configs/det/cpu/ft_mv3_db++_icdar15.yml", example="Global.epoch_num=2")
-    ap.add_argument("--procs", type=int, default=os.cpu_count() or 1,
+    ap.add_argument("--procs", type=int, default=len(os.sched_getaffinity(0)),
                     help="data-parallel processes (default: the number of CPU cores)")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time limit of the whole run (default 60)")
     ap.add_argument("--work", help="output folder (Global.save_model_dir; default output/bench_finetune/<config>)")
@@ -44,21 +45,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.procs < 1 or args.minutes <= 0:
         ap.error("--procs must be >= 1 and --minutes > 0")
     return args
-
-
-def read_events(path: Path, kind: str) -> List[Dict]:
-    if not path.is_file():
-        return []
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except ValueError:  # a line being written
-                continue
-            if rec.get("event") == kind:
-                out.append(rec)
-    return out
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 120) -> None:

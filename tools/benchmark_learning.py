@@ -36,6 +36,7 @@ from typing import Dict, List, Optional
 import yaml
 
 from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.jsonline import read_events
 from dbnetpp.config import apply_overrides, load_yaml
 from dbnetpp.data.icdar_gt import read_gt_file
 from dbnetpp.errors import ConfigError
@@ -141,21 +142,6 @@ def derive_config(args, prep: Path, out: Path, steps_per_epoch: int) -> Dict:
     cfg["Eval"]["loader"].update(num_workers=0)
     cfg["Optimizer"]["lr"] = {"name": "Const", "learning_rate": args.lr, "warmup_epoch": 2}
     return apply_overrides(cfg, args.opt, file=args.config)
-
-
-def read_events(path: Path, kind: str) -> List[Dict]:
-    if not path.is_file():
-        return []
-    events = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except ValueError:  # a line being written
-                continue
-            if rec.get("event") == kind:
-                events.append(rec)
-    return events
 
 
 def train(args, cfg_path: Path, out: Path, log_path: Path) -> Dict:
