@@ -23,6 +23,17 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2D:
                      bias_attr=False)
 
 
+def check_fpn_channels(neck: str, in_channels: Sequence[int], out_channels: int) -> List[int]:
+    """The four input widths as a list; ``ValueError`` unless there are four levels and ``out_channels``
+    divides into the four concatenated quarters."""
+    in_channels = list(in_channels)
+    if len(in_channels) != 4:
+        raise ValueError(f"{neck} needs four input levels, got in_channels={in_channels}")
+    if out_channels % 4:
+        raise ValueError(f"out_channels must be divisible by 4, got {out_channels}")
+    return in_channels
+
+
 def _up(x: paddle.Tensor, factor: int) -> paddle.Tensor:
     return F.interpolate(x, scale_factor=factor, mode="nearest")
 
@@ -48,11 +59,7 @@ class DBFPN(nn.Layer):
     def __init__(self, in_channels: Sequence[int], out_channels: int = 256, use_asf: bool = False,
                  asf_gate_init: str = "kaiming"):
         super().__init__()
-        in_channels = list(in_channels)
-        if len(in_channels) != 4:
-            raise ValueError(f"DBFPN needs four input levels, got in_channels={in_channels}")
-        if out_channels % 4:
-            raise ValueError(f"out_channels must be divisible by 4, got {out_channels}")
+        in_channels = check_fpn_channels("DBFPN", in_channels, out_channels)
         self.out_channels = out_channels
         self.use_asf = use_asf
         self.in2_conv = _conv(in_channels[0], out_channels, 1)

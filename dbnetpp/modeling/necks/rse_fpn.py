@@ -15,7 +15,7 @@ from paddle import nn
 
 from ...registry import NECKS
 from ..backbones.mobilenet_v3 import SEModule
-from .db_fpn import _up
+from .db_fpn import _up, check_fpn_channels
 
 __all__ = ["RSEFPN", "RSELayer"]
 
@@ -59,11 +59,7 @@ class RSEFPN(nn.Layer):
 
     def __init__(self, in_channels: Sequence[int], out_channels: int = 96, shortcut: bool = True):
         super().__init__()
-        in_channels = list(in_channels)
-        if len(in_channels) != 4:
-            raise ValueError(f"RSEFPN needs four input levels, got in_channels={in_channels}")
-        if out_channels % 4:
-            raise ValueError(f"out_channels must be divisible by 4, got {out_channels}")
+        in_channels = check_fpn_channels("RSEFPN", in_channels, out_channels)
         self.out_channels = out_channels
         self.ins_conv = nn.LayerList()
         self.inp_conv = nn.LayerList()
