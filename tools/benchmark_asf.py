@@ -135,7 +135,7 @@ def probe(model, images: paddle.Tensor) -> Dict[str, float]:
     if hook is not None:
         hook.remove()
         pre = cap["pre"]
-        weights = 1.0 / (1.0 + np.exp(-pre))
+        weights = 0.5 * (1.0 + np.tanh(0.5 * pre))  # sigmoid without overflow
         out.update(gate_std=float(pre.std()), gate_saturated=float((np.abs(pre) > 4.6).mean()),
                    spatial_std=float(cap["spatial"].std()), spatial_dead=float((cap["relu_in"] <= 0).mean()))
         for i, w in enumerate(weights.mean(axis=(0, 2, 3))):
