@@ -162,8 +162,7 @@ def sync_buffers(model: paddle.nn.Layer, distributed: bool) -> int:
     if not distributed:
         return 0
     # BatchNorm keeps its statistics as non-trainable parameters (state-dict entries, not buffers())
-    tensors = [t for t in unwrap(model).state_dict().values()
-               if not (isinstance(t, paddle.base.framework.EagerParamBase) and t.trainable)]
+    tensors = [t for t in unwrap(model).state_dict().values() if not getattr(t, "trainable", False)]
     for t in tensors:
         dist.broadcast(t, src=0)
     return len(tensors)
