@@ -35,21 +35,16 @@ __all__ = ["OnnxParams", "Conversion", "read_onnx_params", "read_onnx_bytes", "c
 # even when it reaches its op through a Reshape (paddle2onnx writes a conv bias as Reshape + Add).
 _PADDLE_PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*_\d+\.[wb]_\d+")
 
-# ONNX op -> which inputs (after the data input) are parameters, in PaddleOCR's suffix order.
-_PARAM_INPUTS = {
-    "Conv": ("w_0", "b_0"),
-    "ConvTranspose": ("w_0", "b_0"),
-    "BatchNormalization": ("w_0", "b_0", "w_1", "w_2"),  # scale, B, mean, var
-}
+# ONNX ops whose inputs after the data input are parameters (BatchNormalization: scale, B, mean, var).
+_PARAM_OPS = ("Conv", "ConvTranspose", "BatchNormalization")
 
 
 @dataclass
 class OnnxParams:
-    """Parameter tensors of an ONNX graph: ``{tensor name: array}`` and, per tensor, the op using it."""
+    """Parameter tensors of an ONNX graph: ``{tensor name: array}``, and the BatchNorm epsilons."""
 
     source: str
     arrays: Dict[str, np.ndarray]
-    op_of: Dict[str, str]
     bn_epsilons: Dict[str, float]
     """BatchNormalization scale tensor name -> epsilon attribute"""
 
@@ -98,11 +93,9 @@ def read_onnx_params(data: bytes, source: str) -> OnnxParams:
                 if attr.name == "value":
                     stored[node.output[0]] = numpy_helper.to_array(attr.t)
     arrays: Dict[str, np.ndarray] = {}
-    op_of: Dict[str, str] = {}
     eps: Dict[str, float] = {}
     for node in graph.node:
-        roles = _PARAM_INPUTS.get(node.op_type)
-        if roles is None:
+        if node.op_type not in _PARAM_OPS:
             continue
         for name in node.input[1:]:
             if not name:
@@ -111,17 +104,15 @@ def read_onnx_params(data: bytes, source: str) -> OnnxParams:
                 raise CheckpointError(f"{source}: input '{name}' of {node.op_type} node '{node.name}' "
                                       "is not a stored tensor (not an inference export?)")
             arrays[name] = np.array(stored[name], dtype=np.float32)
-            op_of[name] = node.op_type
         if node.op_type == "BatchNormalization":
             epsilon = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
             eps[node.input[1]] = float(epsilon)
     for name, value in stored.items():
         if name not in arrays and _PADDLE_PARAM_NAME.fullmatch(name):
             arrays[name] = np.array(value, dtype=np.float32)
-            op_of[name] = "other"
     if not arrays:
         raise CheckpointError(f"{source}: no Conv/BatchNormalization parameters found")
-    return OnnxParams(source, arrays, op_of, eps)
+    return OnnxParams(source, arrays, eps)
 
 
 def creation_names(model_builder) -> Tuple[paddle.nn.Layer, Dict[str, str]]:

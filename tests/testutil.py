@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Union
+
+RAPIDOCR_V3_DET = "rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx"
+"""PP-OCRv3's mobile detector inside the test-only reference wheel rapidocr-onnxruntime==1.2.13."""
 
 
 def load_module(name: str, path: Union[str, Path], fresh: bool = False) -> ModuleType:
@@ -18,3 +22,15 @@ def load_module(name: str, path: Union[str, Path], fresh: bool = False) -> Modul
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def rapidocr_v3_det_onnx() -> Path:
+    """The installed :data:`RAPIDOCR_V3_DET`; skips the test when the reference wheel is not installed."""
+    import pytest
+
+    try:
+        path = Path(metadata.distribution("rapidocr-onnxruntime").locate_file(RAPIDOCR_V3_DET))
+    except metadata.PackageNotFoundError:
+        pytest.skip("rapidocr-onnxruntime==1.2.13 (test reference, requirements-ref.txt) is not installed")
+    assert path.is_file(), path
+    return path

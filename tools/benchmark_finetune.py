@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.engine.dist import usable_cores
 from dbnetpp.jsonline import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap = tool_parser(__doc__)
     add_config_args(ap, default="configs/det/cpu/ft_mv3_db++_icdar15.yml", example="Global.epoch_num=2")
-    ap.add_argument("--procs", type=int, default=len(os.sched_getaffinity(0)),
+    ap.add_argument("--procs", type=int, default=usable_cores(),
                     help="data-parallel processes (default: the number of CPU cores)")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time limit of the whole run (default 60)")
     ap.add_argument("--work", help="output folder (Global.save_model_dir; default output/bench_finetune/<config>)")

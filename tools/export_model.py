@@ -30,8 +30,9 @@ from dbnetpp.checkpoint import load_pretrained
 from dbnetpp.config import load_config
 from dbnetpp.deploy.export import export_model
 from dbnetpp.deploy.settings import parse_resize
-from dbnetpp.errors import CheckpointError, ConfigError, DBNetError
-from dbnetpp.modeling import build_model, training_only
+from dbnetpp.evaluation.weights import check_inference_weights
+from dbnetpp.errors import ConfigError, DBNetError
+from dbnetpp.modeling import build_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,16 +58,9 @@ def load_weights(model, g: dict, allow_missing: bool) -> str:
         raise ConfigError("no weights to export: set Global.pretrained_model (or Global.checkpoints), "
                           "or pass --random-init for a speed test", key="Global.pretrained_model")
     report = load_pretrained(model, str(path), log=lambda msg: print(msg, file=sys.stderr))
-    missing = [name for name in report.missing if not training_only(name)]  # not part of the export
-    if report.unexpected and not allow_missing:
-        raise CheckpointError(f"{path}: {len(report.unexpected)} entries of the file have no place in this model "
-                              f"({', '.join(report.unexpected[:8])}{' ...' if len(report.unexpected) > 8 else ''}); "
-                              f"exporting would silently drop them (a DBNet++ checkpoint under a DBNet config?). "
-                              f"Use the config the weights were trained with, or --allow-missing")
-    if (missing or report.mismatched) and not allow_missing:
-        raise CheckpointError(f"{path}: {len(missing)} model entries missing and "
-                              f"{len(report.mismatched)} shape-mismatched (see the table above); the exported "
-                              f"model would be partly random. Use trained full-model weights, or --allow-missing")
+    if not allow_missing:
+        check_inference_weights(report, "exporting it", "Use full-model weights with the config they were "
+                                "trained with, or --allow-missing.")
     return str(path)
 
 

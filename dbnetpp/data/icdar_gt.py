@@ -28,6 +28,13 @@ COORD_LIMIT = 1e6
 beyond float32's range (``1e39``) a value would turn into infinity later."""
 
 
+def check_coordinate(value: float, what: str, file: str, lineno: int) -> None:
+    """:class:`DataError` at ``file:lineno`` naming ``what`` when ``|value|`` exceeds :data:`COORD_LIMIT`."""
+    if abs(value) > COORD_LIMIT:
+        raise DataError(f"{what} is {value:g}: beyond +-{COORD_LIMIT:g} pixels, not a position in an image",
+                        file, lineno)
+
+
 class GTBox(NamedTuple):
     points: List[List[float]]  # 4 x [x, y]
     transcription: Optional[str]  # None when the file has no transcriptions
@@ -68,9 +75,7 @@ def parse_gt_line(line: str, file: str, lineno: int, with_transcription: bool = 
             raise DataError(f"coordinate {i + 1} is not a number: {c.strip()!r}", file, lineno) from None
         if not math.isfinite(v):
             raise DataError(f"coordinate {i + 1} is not finite: {c.strip()!r}", file, lineno)
-        if abs(v) > COORD_LIMIT:
-            raise DataError(f"coordinate {i + 1} is {c.strip()}: beyond +-{COORD_LIMIT:g} pixels, not a position in "
-                            "an image", file, lineno)
+        check_coordinate(v, f"coordinate {i + 1}", file, lineno)
         values.append(int(v) if v.is_integer() else v)
     points = [[values[2 * k], values[2 * k + 1]] for k in range(4)]
     return GTBox(points, text)

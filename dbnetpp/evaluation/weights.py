@@ -41,21 +41,30 @@ def resolve_weights(cfg: Mapping[str, Any]) -> Tuple[str, str]:
                       file=cfg.get("__file__"))
 
 
-def load_eval_weights(model: paddle.nn.Layer, path: str, log: Callable[[str], Any] = print) -> LoadReport:
-    """Load ``path`` into ``model``; every entry the eval-mode network uses must be found with its shape
-    (entries used only by the training loss, such as DBHead's threshold branch, may be absent: inference
-    exports do not hold them)."""
-    report = load_pretrained(model, path, log=log)
+def check_inference_weights(report: LoadReport, action: str, remedy: str) -> None:
+    """Raise :class:`CheckpointError` unless the loaded file filled every entry the eval-mode network uses,
+    with its shape, and held nothing the model has no place for.
+
+    Entries used only by the training loss (DBHead's threshold branch) may be absent: inference exports
+    do not hold them.  ``action`` ("evaluating it", "exporting it") and ``remedy`` complete the message.
+    """
     missing = [name for name in report.missing if not training_only(name)]
     if missing or report.mismatched:
         raise CheckpointError(
             f"{report.path}: the file does not hold the whole model ({len(missing)} entries missing, "
-            f"{len(report.mismatched)} with other shapes, see the table above); evaluating it would score "
-            f"randomly initialised layers. Is it backbone-only pretrained weights, or another Architecture?")
+            f"{len(report.mismatched)} with other shapes, see the table above); {action} would use "
+            f"randomly initialised layers. {remedy}")
     if report.unexpected:
         shown = ", ".join(report.unexpected[:8]) + (" ..." if len(report.unexpected) > 8 else "")
         raise CheckpointError(
             f"{report.path}: {len(report.unexpected)} entries of the file have no place in this model ({shown}); "
             f"the weights were trained with another Architecture (e.g. a DBNet++ checkpoint, with neck.asf.*, "
-            f"under a DBNet config): evaluate it with the config it was trained with")
+            f"under a DBNet config) and {action} would silently drop them. {remedy}")
+
+
+def load_eval_weights(model: paddle.nn.Layer, path: str, log: Callable[[str], Any] = print) -> LoadReport:
+    """Load ``path`` into ``model``, which must then be complete (:func:`check_inference_weights`)."""
+    report = load_pretrained(model, path, log=log)
+    check_inference_weights(report, "evaluating it", "Is it backbone-only pretrained weights, or another "
+                            "Architecture? Evaluate with the config the weights were trained with.")
     return report

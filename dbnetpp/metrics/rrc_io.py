@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..data.icdar_gt import COORD_LIMIT, decode_text, parse_gt_text
+from ..data.icdar_gt import check_coordinate, decode_text, parse_gt_text
 from ..errors import DataError
 from .icdar_eval import check_protocol, dont_care_text
 
@@ -188,9 +188,7 @@ def _json_points(box, file: str, lineno: int, k: int) -> np.ndarray:
                         f"{list(pts.shape)}", file, lineno)
     if not np.isfinite(pts).all():
         raise DataError(f"box {k}: 'points' has a non-finite value", file, lineno)
-    if np.abs(pts).max() > COORD_LIMIT:
-        raise DataError(f"box {k}: coordinate {pts.flat[np.abs(pts).argmax()]:g} is beyond +-{COORD_LIMIT:g} pixels, "
-                        "not a position in an image", file, lineno)
+    check_coordinate(float(pts.flat[np.abs(pts).argmax()]), f"box {k}: a coordinate", file, lineno)
     return pts
 
 
@@ -270,9 +268,8 @@ def _parse_det_line(line: str, key: str, file: str, lineno: int, protocol: str):
             raise DataError(f"value {i + 1} is not a number: {p!r}", file, lineno) from None
         if not math.isfinite(v):
             raise DataError(f"value {i + 1} is not finite: {p!r}", file, lineno)
-        if i < 8 and abs(v) > COORD_LIMIT:
-            raise DataError(f"value {i + 1} is {p}: beyond +-{COORD_LIMIT:g} pixels, not a position in an image",
-                            file, lineno)
+        if i < 8:
+            check_coordinate(v, f"value {i + 1}", file, lineno)
         values.append(v)
     score = values[8] if len(values) == 9 else None
     return np.array(values[:8], np.float64).reshape(4, 2), score

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import cv2
@@ -19,19 +18,16 @@ from dbnetpp.modeling import build_model
 from dbnetpp.modeling.necks.rse_fpn import RSEFPN, RSELayer
 from dbnetpp.onnx_weights import convert, creation_names, read_onnx_bytes, read_onnx_params
 
+from testutil import RAPIDOCR_V3_DET, rapidocr_v3_det_onnx
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "det" / "PP-OCRv3_mobile_det.yml"
-MEMBER = "rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx"
+MEMBER = RAPIDOCR_V3_DET
 
 
 @pytest.fixture(scope="module")
 def onnx_file() -> Path:
-    try:
-        path = Path(metadata.distribution("rapidocr-onnxruntime").locate_file(MEMBER))
-    except metadata.PackageNotFoundError:
-        pytest.skip("rapidocr-onnxruntime==1.2.13 (test reference, requirements-ref.txt) is not installed")
-    assert path.is_file(), path
-    return path
+    return rapidocr_v3_det_onnx()
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ import numpy as np
 import paddle
 import pytest
 
+from testutil import RAPIDOCR_V3_DET, rapidocr_v3_det_onnx
+
 MV3 = "MobileNetV3_large_x0_5_pretrained.pdparams"
 
 
@@ -128,18 +130,12 @@ def test_bad_argument(root_dir, tmp_path):
     assert proc.returncode != 0 and "unknown model 'vgg'" in proc.stderr
 
 
-PPOCRV3_MEMBER = "rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx"
+PPOCRV3_MEMBER = RAPIDOCR_V3_DET
 
 
 @pytest.fixture(scope="module")
 def ppocrv3_onnx() -> Path:
-    from importlib import metadata
-
-    try:
-        path = Path(metadata.distribution("rapidocr-onnxruntime").locate_file(PPOCRV3_MEMBER))
-    except metadata.PackageNotFoundError:
-        pytest.skip("rapidocr-onnxruntime==1.2.13 (test reference, requirements-ref.txt) is not installed")
-    return path
+    return rapidocr_v3_det_onnx()
 
 
 def test_ppocrv3_from_a_local_wheel_converts_and_reverifies(root_dir, ppocrv3_onnx, tmp_path):
