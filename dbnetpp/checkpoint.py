@@ -44,9 +44,13 @@ _OPT_NAMES_KEY = "dbnetpp_parameter_names@@"
 _OPT_SPECIAL_KEYS = ("LR_Scheduler", "master_weights", _OPT_NAMES_KEY)
 
 
-def _prefix(path: str) -> str:
+def checkpoint_prefix(path: str) -> str:
+    """``out/latest`` for ``out/latest`` or ``out/latest.pdparams`` (PaddleOCR accepts both)."""
     path = os.fspath(path)
     return path[: -len(".pdparams")] if path.endswith(".pdparams") else path
+
+
+_prefix = checkpoint_prefix
 
 
 def _read_paddle_file(path: str) -> Any:
@@ -296,14 +300,20 @@ def load_pretrained(model: paddle.nn.Layer, path: str, log: Callable[[str], Any]
 
 
 def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None,
-                    log: Callable[[str], Any] = print) -> Dict[str, Any]:
+                    log: Callable[[str], Any] = print, partial: bool = False) -> Dict[str, Any]:
     """Resume from ``prefix`` (``Global.checkpoints``, with or without ``.pdparams``).
 
     Loads the model weights (names as stored; same report table as :func:`load_pretrained`),
-    the optimizer state from ``prefix.pdopt`` when ``optimizer`` is given and the file exists,
-    and returns the dict pickled in ``prefix.states`` (``{}`` if absent), with
-    ``start_epoch = epoch + 1`` added when it holds ``epoch``.  Files written by
-    :func:`save_checkpoint` are first verified as one set (:func:`verify_checkpoint`).
+    the optimizer state from ``prefix.pdopt`` when ``optimizer`` is given, and returns the dict
+    pickled in ``prefix.states``, with ``start_epoch = epoch + 1`` added when it holds ``epoch``.
+    Files written by :func:`save_checkpoint` are first verified as one set (:func:`verify_checkpoint`).
+
+    A resume continues the same run, so by default anything that would silently change it is a
+    :class:`CheckpointError`: model entries missing from the file, file entries the model has no
+    place for (another Architecture), other shapes, a missing ``.pdopt`` (when ``optimizer`` is
+    given) or ``.states`` (the run would restart at step 0).  ``partial`` (``Global.allow_partial_resume``)
+    loads what fits and logs the rest, as PaddleOCR does; to start a new run from weights, use
+    ``Global.pretrained_model`` (:func:`load_pretrained`).
     """
     prefix = _prefix(prefix)
     saved_states = read_states(prefix)
@@ -311,8 +321,21 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None,
     params = load_params(prefix)
     report = _apply(model, params, prefix + ".pdparams", allow_backbone=False)
     log(report.table())
+    remedy = ("Resume with the config the checkpoint was trained with; to start a new run from these weights "
+              "use Global.pretrained_model, or set Global.allow_partial_resume=true to load what fits")
+    if not partial and (report.missing or report.unexpected or report.mismatched):
+        parts = [f"{len(names)} {what} ({', '.join(names[:6])}{' ...' if len(names) > 6 else ''})"
+                 for what, names in (("missing", report.missing), ("unexpected", report.unexpected),
+                                     ("with other shapes", [m[0] for m in report.mismatched])) if names]
+        raise CheckpointError(f"{prefix}.pdparams does not fit this model: entries {'; '.join(parts)}. {remedy}")
+    if not partial and saved_states is None:
+        raise CheckpointError(f"{prefix}.states does not exist: the resume would restart at epoch 1, step 0. "
+                              f"{remedy}")
     if optimizer is not None:
         opt_file = prefix + ".pdopt"
+        if not partial and not os.path.exists(opt_file):
+            raise CheckpointError(f"{opt_file} does not exist: the resume would restart the optimizer (Adam "
+                                  f"moments, schedule state) from zero. {remedy}")
         if os.path.exists(opt_file):
             opt_state = _read_paddle_file(opt_file)
             if not isinstance(opt_state, Mapping):

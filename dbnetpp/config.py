@@ -62,7 +62,8 @@ GLOBAL_KEYS: Dict[str, tuple] = {
     "amp_custom_white_list": ((list,), "ops run in low precision under AMP"),
     "d2s_train_image_shape": ((list,), "PaddleOCR key, accepted and ignored"),
     "debug": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "model_name": ((str,), "PaddleOCR key, accepted and ignored"),
+    "model_name": ((str,), "model name written to the export's inference.yml (PaddleX / PaddleOCR 3.x load a "
+                   "registered detection name, e.g. PP-OCRv3_mobile_det; default: chosen from the backbone)"),
     "use_ema": ((bool,), "PaddleOCR key, accepted and ignored"),
     "ema_decay": (_NUM, "PaddleOCR key, accepted and ignored"),
     "ema_decay_type": ((str,), "PaddleOCR key, accepted and ignored"),
@@ -78,9 +79,13 @@ GLOBAL_KEYS: Dict[str, tuple] = {
     "max_steps": ((int,), "stop after this many global steps (for smoke runs)"),
     "log_dir": ((str,), "VisualDL directory (default <save_model_dir>/vdl)"),
     "eval_at_end": ((bool,), "evaluate once more after the last epoch (default true)"),
+    "allow_partial_resume": ((bool,), "resume from Global.checkpoints even if entries are missing or unexpected, "
+                             "or the .pdopt / .states file is absent (default false: an error)"),
+    "overwrite": ((bool,), "train into a save_model_dir that holds a finished run (default false: an error)"),
 }
 
 ARCH_KEYS = ("model_type", "algorithm", "Transform", "Backbone", "Neck", "Head")
+ALGORITHMS = ("DB", "DB++")  # PaddleOCR's names for DBNet and DBNet++
 OPTIMIZER_KEYS = ("name", "beta1", "beta2", "epsilon", "momentum", "lr", "regularizer",
                   "weight_decay", "clip_norm", "clip_norm_global", "use_nesterov")
 LR_KEYS = ("name", "learning_rate", "warmup_epoch", "warmup_start_lr", "end_lr", "power",
@@ -134,8 +139,14 @@ def yaml_load(text):
 
 
 def load_yaml(path: str) -> Dict[str, Any]:
+    if os.path.isdir(path):
+        ymls = sorted(f for f in os.listdir(path) if f.endswith((".yml", ".yaml")))
+        shown = ", ".join(ymls[:5]) + (" ..." if len(ymls) > 5 else "")
+        raise ConfigError(f"-c names a folder, not a config file: {path}"
+                          + (f" (it holds {shown})" if ymls else ""))
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+        where = "" if os.path.isabs(path) else f" (relative to the current directory {os.getcwd()})"
+        raise ConfigError(f"config file not found: {path}{where}")
     if os.path.splitext(path)[1] not in (".yml", ".yaml"):
         raise ConfigError("config must be a .yml or .yaml file", file=path)
     try:
@@ -259,7 +270,7 @@ def save_config(cfg: Mapping[str, Any], path: str):
 # validation
 # ---------------------------------------------------------------------------
 def _ensure_registered():
-    from . import builtins  # noqa: F401  (imports every module that registers names)
+    from . import registered  # noqa: F401  (imports every module that registers names)
 
 
 def _check_keys(section: Mapping, allowed: Sequence[str], where: str, file):
@@ -333,6 +344,10 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
     if arch.get("model_type", "det") != "det":
         raise ConfigError(f"only model_type 'det' is supported, got {arch.get('model_type')!r}",
                           key="Architecture.model_type", file=file)
+    if arch.get("algorithm", "DB") not in ALGORITHMS:
+        raise ConfigError(f"must be one of {', '.join(ALGORITHMS)} (this project trains DBNet and DBNet++; the "
+                          f"ASF neck is DBFPN's use_asf), got {arch.get('algorithm')!r}",
+                          key="Architecture.algorithm", file=file)
     if arch.get("Transform") is not None:
         raise ConfigError("Transform modules are not supported for detection; leave it empty",
                           key="Architecture.Transform", file=file)
@@ -391,6 +406,8 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
         nw = loader.get("num_workers")
         if nw is not None and (not isinstance(nw, int) or isinstance(nw, bool) or nw < 0):
             raise ConfigError(f"must be an integer >= 0, got {nw!r}", key=f"{split}.loader.num_workers", file=file)
+        if bs is not None and bs > 1:
+            _check_batchable(ds.get("transforms"), split, bs, file)
 
 
 def _check_transforms(transforms: Any, split: str, file) -> None:
@@ -409,6 +426,20 @@ def _check_transforms(transforms: Any, split: str, file) -> None:
         except ConfigError as exc:
             raise exc.with_context(file=file) from None
     _check_pipeline(items, split, file)
+
+
+def _check_batchable(transforms: Any, split: str, batch_size: int, file) -> None:
+    """Samples of one batch are stacked, so a batch of several images needs a resize whose output
+    size does not depend on the image (otherwise the loader would stop on the first mixed batch)."""
+    for i, (name, args) in enumerate(transform_items(transforms or [], f"{split}.dataset.transforms", file)):
+        cls = TRANSFORMS.get(name)
+        varies = getattr(cls, "output_size_varies", None)
+        if callable(varies) and varies(args):
+            raise ConfigError(
+                f"is {batch_size}, but {split}.dataset.transforms.{i}.{name} keeps each image's aspect ratio, so "
+                f"images of different sizes cannot be stacked into one batch: set batch_size_per_card to 1 "
+                f"(PaddleOCR's evaluation setting) or give {name} a fixed image_shape [H, W] without keep_ratio",
+                key=f"{split}.loader.batch_size_per_card", file=file)
 
 
 # Keys the trainer (loss) and the evaluator (post-process, metric) read from a batch.

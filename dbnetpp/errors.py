@@ -51,3 +51,7 @@ class DataError(DBNetError, ValueError):
 
 class CheckpointError(DBNetError, RuntimeError):
     """A checkpoint or pretrained-weight file is missing, corrupt or matches nothing."""
+
+
+class LoaderError(DBNetError, RuntimeError):
+    """The data loader could not make a batch (e.g. samples of different shapes); not a bad sample."""

@@ -42,7 +42,7 @@ case "${1:-all}" in
   r50) WHICH=(r50) ;;
   all) WHICH=(mv3 r50) ;;
   ppocrv3) WHICH=(ppocrv3) ;;
-  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+  -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
   *) die "unknown model '$1' (choose mv3, r50, all or ppocrv3)" ;;
 esac
 [ $# -le 1 ] || die "too many arguments (usage: download_pretrained.sh [mv3|r50|all|ppocrv3])"

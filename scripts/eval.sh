@@ -32,7 +32,7 @@ OVERRIDES=(); PASS=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) print_help "$0"; exit 0 ;;
     -o|--override) shift; take_overrides "$@"; shift "$TAKEN"; continue ;;
     -c|--config) need_value "$@"; CONFIG="$2"; shift ;;
     --gpus) need_value "$@"; GPUS="$2"; shift ;;

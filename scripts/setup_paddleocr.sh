@@ -36,7 +36,7 @@ FORCE=0; REVERT=0; INSTALL=1
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
     --dest) [ $# -ge 2 ] || die "--dest needs a folder"; DEST="$2"; shift ;;
     --force) FORCE=1 ;;
     --revert) REVERT=1 ;;

@@ -55,7 +55,7 @@ is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    -h|--help) print_help "$0"; exit 0 ;;
     -o|--override) shift; take_overrides "$@"; shift "$TAKEN"; continue ;;
     -c|--config) need_value "$@"; CONFIG="$2"; shift ;;
     --gpus) need_value "$@"; GPUS="$2"; shift ;;
@@ -163,6 +163,8 @@ try:
     bs_file = ((raw.get("Train") or {}).get("loader") or {}).get("batch_size_per_card")
     lr_file = ((raw.get("Optimizer") or {}).get("lr") or {}).get("learning_rate")
     cfg = apply_overrides(raw, opts, file=path)
+    from dbnetpp.engine.checks import check_output_dir
+    check_output_dir(cfg.get("Global") or {})  # before a demo dataset is generated or a launcher started
 except ConfigError as exc:
     print(f"error={exc}".replace("\n", " "))
     sys.exit(0)

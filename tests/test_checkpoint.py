@@ -222,8 +222,30 @@ def test_checkpoint_without_optimizer_file_or_states(tmp_path):
     assert os.listdir(tmp_path) == ["m.pdparams"]
     lines, log = _logs()
     opt = paddle.optimizer.Adam(parameters=model.parameters())
-    assert load_checkpoint(str(tmp_path / "m"), _model(2), opt, log=log) == {}
+    # a resume would silently restart at step 0 / with a fresh optimizer: an error naming the file ...
+    with pytest.raises(CheckpointError, match=r"m\.states does not exist: the resume would restart at epoch 1"):
+        load_checkpoint(str(tmp_path / "m"), _model(2), opt, log=log)
+    save_checkpoint(str(tmp_path / "s"), model, states={"epoch": 1})
+    with pytest.raises(CheckpointError, match=r"s\.pdopt does not exist: the resume would restart the optimizer"):
+        load_checkpoint(str(tmp_path / "s"), _model(2), opt, log=log)
+    assert load_checkpoint(str(tmp_path / "s"), _model(2), log=log)["epoch"] == 1  # no optimizer to restore
+    # ... unless asked for (Global.allow_partial_resume)
+    assert load_checkpoint(str(tmp_path / "m"), _model(2), opt, log=log, partial=True) == {}
     assert any("m.pdopt does not exist" in line for line in lines)
+    assert any("m.states does not exist: training counters start from zero" in line for line in lines)
+
+
+def test_resume_into_another_architecture_is_an_error_unless_partial(tmp_path):
+    """A DBNet++ checkpoint resumed under a DBNet config (and the reverse) would drop or randomise the ASF."""
+    dbpp = _model(1, {**ARCH, "Neck": {"name": "DBFPN", "out_channels": 32, "use_asf": True}})
+    save_checkpoint(str(tmp_path / "pp"), dbpp, states={"epoch": 1})
+    with pytest.raises(CheckpointError, match=r"pp\.pdparams does not fit this model: entries 5 unexpected "
+                                              r"\(neck\.asf\.conv\.weight"):
+        load_checkpoint(str(tmp_path / "pp"), _model(2), log=lambda s: None)
+    save_checkpoint(str(tmp_path / "db"), _model(1), states={"epoch": 1})
+    with pytest.raises(CheckpointError, match=r"entries 5 missing \(neck\.asf\..*Global\.allow_partial_resume"):
+        load_checkpoint(str(tmp_path / "db"), dbpp, log=lambda s: None)
+    assert load_checkpoint(str(tmp_path / "pp"), _model(2), log=lambda s: None, partial=True)["epoch"] == 1
 
 
 def _full_checkpoint(prefix, seed=1, step=1):
@@ -375,6 +397,8 @@ def test_paddleocr_written_optimizer_file(tmp_path):
     opt.step()
     paddle.save(model.state_dict(), str(tmp_path / "ppocr.pdparams"))
     paddle.save(opt.state_dict(), str(tmp_path / "ppocr.pdopt"))
+    with open(tmp_path / "ppocr.states", "wb") as f:  # PaddleOCR's save_model writes all three files
+        pickle.dump({"epoch": 1, "best_model_dict": {}}, f, protocol=2)
     assert "LR_Scheduler" not in opt.state_dict()
 
     other = _model(2)  # built later in this process: every Paddle parameter name differs
@@ -407,7 +431,7 @@ def test_optimizer_file_of_another_architecture_is_reported(tmp_path):
     other = _model(2, {**ARCH, "Neck": {"name": "DBFPN", "out_channels": 32, "use_asf": True}})
     with pytest.raises(CheckpointError, match=r"a\.pdopt: the optimizer state .* does not match"):
         load_checkpoint(str(tmp_path / "a"), other, paddle.optimizer.Adam(parameters=other.parameters()),
-                        log=lambda s: None)
+                        log=lambda s: None, partial=True)  # even when the weights may load partially
 
 
 _PADDLEOCR_WAY = """

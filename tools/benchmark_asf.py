@@ -9,7 +9,7 @@ DBFPN 96) on the first ``--images`` lines of the training label file, whole imag
 same seed for every variant:
 
 * ``dbnet``: ``use_asf: False``;  ``dbnet++``: ASF with PaddleOCR's init;  ``dbnet++zero``: ASF with
-  ``asf_gate_init: zeros``.
+  ``asf_gate_init: zeros``;  ``dbnet++norm``: ASF with ``asf_gate_norm: True``.
 
 Every ``--every`` steps it records, on the training images in eval mode: the loss terms; the gradient norm
 of each module group (backbone, FPN convs, ASF, probability branch, threshold branch); for ASF, the
@@ -40,7 +40,8 @@ from dbnetpp.losses import DBLoss
 from dbnetpp.modeling import build_model
 
 VARIANTS = {"dbnet": {"use_asf": False}, "dbnet++": {"use_asf": True},
-            "dbnet++zero": {"use_asf": True, "asf_gate_init": "zeros"}}
+            "dbnet++zero": {"use_asf": True, "asf_gate_init": "zeros"},
+            "dbnet++norm": {"use_asf": True, "asf_gate_norm": True}}
 GROUPS = (("backbone", "backbone."), ("neck.asf", "neck.asf."), ("neck.fpn", "neck."),
           ("head.binarize", "head.binarize."), ("head.thresh", "head.thresh."))
 
@@ -125,7 +126,7 @@ def probe(model, images: paddle.Tensor) -> Dict[str, float]:
             mean_z = paddle.mean(z, axis=1, keepdim=True)
             relu_in = layer.spatial_scale[0](mean_z)
             spatial = layer.spatial_scale(mean_z)
-            cap.update(pre=layer.channel_scale[0](spatial + z).numpy(), spatial=spatial.numpy(),
+            cap.update(pre=layer.gate_logits(z, spatial).numpy(), spatial=spatial.numpy(),
                        relu_in=relu_in.numpy())
         hook = asf.register_forward_post_hook(_hook)
     model.eval()
@@ -148,8 +149,9 @@ def probe(model, images: paddle.Tensor) -> Dict[str, float]:
 def run_variant(args, cfg, name: str, data: Dict[str, paddle.Tensor]) -> List[Dict]:
     arch = json.loads(json.dumps(cfg["Architecture"]))
     arch["Neck"].update(VARIANTS[name])
-    if not VARIANTS[name].get("asf_gate_init"):
-        arch["Neck"].pop("asf_gate_init", None)
+    for key in ("asf_gate_init", "asf_gate_norm"):
+        if key not in VARIANTS[name]:
+            arch["Neck"].pop(key, None)
     paddle.seed(args.seed)
     np.random.seed(args.seed)
     model = build_model(arch)

@@ -30,6 +30,7 @@ import json
 import os
 import sys
 
+from dbnetpp.checkpoint import checkpoint_prefix
 from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import CheckpointError, ConfigError, DBNetError
@@ -54,7 +55,7 @@ def build_parser():
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    prefix = args.out[: -len(".pdparams")] if args.out.endswith(".pdparams") else args.out
+    prefix = checkpoint_prefix(args.out)
     outputs = {"model": prefix + ".pdparams", "backbone": prefix + "_backbone.pdparams",
                "dbfpn": prefix + "_dbfpn.pdparams", "mapping": prefix + ".mapping.tsv"}
     try:

@@ -41,7 +41,8 @@ from typing import List, Optional
 
 from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.errors import CheckpointError, ConfigError, DataError
+from dbnetpp.engine.guard import AbortRequested, abort_on_signals
+from dbnetpp.errors import CheckpointError, ConfigError, DataError, LoaderError
 from dbnetpp.metrics import PROTOCOLS
 
 
@@ -124,13 +125,17 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        return run(args)
+        with abort_on_signals("evaluation"):
+            return run(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (DataError, CheckpointError, OSError) as exc:  # OSError: writing the report, zip or pictures
+    except (DataError, CheckpointError, LoaderError, OSError) as exc:  # OSError: writing the report, zip, pictures
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except AbortRequested as exc:
+        print(f"{exc}; no report written", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

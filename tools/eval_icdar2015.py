@@ -11,8 +11,11 @@ PaddleOCR label file (``image_path<TAB>json`` lines; detections as ``{"points": 
 coordinates, invalid polygons skipped).  In a zip or folder every entry must be named exactly
 ``gt_img_<N>.txt`` / ``res_img_<N>.txt`` and name each image once; GT images with no result file are
 scored as images without detections (as the RRC tool does) and counted in the report.
-Prints precision, recall and hmean; the last line is one JSON object.  Exit status 1 with
-``file:line: message`` on an invalid input.
+Prints precision, recall and hmean; the last line is one JSON object (precision, recall, hmean,
+counts, images_with_results, protocol).  ``--json FILE`` then writes the global and per-image results
+(the RRC script's ``method`` / ``per_sample`` layout).  Exit status 0; 1 with ``file:line: message`` on
+an invalid input, or when the ``--json`` file cannot be written (the scores are printed first); 2 on a
+usage error.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from dbnetpp.metrics import PROTOCOLS, evaluate_paths
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gt", required=True, help="GT zip, folder of gt_img_N.txt, or PaddleOCR label file")
     ap.add_argument("--det", required=True, help="detections: zip, folder of res_img_N.txt, or label file")
@@ -57,11 +60,6 @@ def main(argv=None) -> int:
         return 1
     seconds = time.perf_counter() - start
     m = result["method"]
-    if args.json_out:
-        folder = os.path.dirname(os.path.abspath(args.json_out))
-        os.makedirs(folder, exist_ok=True)
-        with open(args.json_out, "w", encoding="utf-8") as f:
-            f.write(format_result_json(result))
     print(f"protocol:  {args.protocol}")
     print(f"images:    {m['images']}  (care GT {m['gt_care']}, care detections {m['det_care']}, "
           f"matched {m['matched']})")
@@ -74,7 +72,17 @@ def main(argv=None) -> int:
     print(json.dumps({"precision": m["precision"], "recall": m["recall"], "hmean": m["hmean"],
                       "gt_care": m["gt_care"], "det_care": m["det_care"], "matched": m["matched"],
                       "images": m["images"], "images_with_results": result["with_results"],
-                      "protocol": args.protocol}))
+                      "protocol": args.protocol}), flush=True)
+    if args.json_out:  # after the scores, so that a path that cannot be written loses nothing computed
+        try:
+            folder = os.path.dirname(os.path.abspath(args.json_out))
+            os.makedirs(folder, exist_ok=True)
+            with open(args.json_out, "w", encoding="utf-8") as f:
+                f.write(format_result_json(result))
+        except OSError as exc:
+            print(f"error: --json {args.json_out}: cannot write the per-image results: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 1
     return 0
 
 

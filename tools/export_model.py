@@ -16,7 +16,11 @@ Weights: ``Global.checkpoints`` if set, else ``Global.pretrained_model`` (full-m
 file that leaves model entries uninitialised is an error unless ``--allow-missing``).  No
 training data is read.  BatchNorm layers are folded into the convolutions (``--no-fuse-bn`` to
 keep them).  ``--onnx`` also writes ``inference.onnx`` (see ``tools/export_onnx.py``).
-The last line printed is one JSON object describing the export.
+Required keys: ``Architecture`` (as trained), ``Global.save_inference_dir``, and the weights; the
+Eval ``DetResizeForTest`` and ``NormalizeImage`` and ``PostProcess`` are copied when present.  An
+existing export in the folder is replaced.  The last line printed is one JSON object describing the
+export (files, format, folded BatchNorm count, weights).  Exit status 0, or 2 with a message naming
+the key or file on any error.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from dbnetpp.modeling import build_model
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = tool_parser(__doc__)
+    p = tool_parser(__doc__, epilog=True)
     add_config_args(p, example="Global.pretrained_model=PATH")
     p.add_argument("--resize", type=parse_resize, default=None,
                    help="record this resize rule instead of the config's: HxW, max:N, min:N or long:N")

@@ -12,8 +12,16 @@ Writes ``OUT/results.json`` (``{"images": [{"image", "boxes", "scores", "height"
 "settings": {...}}``, boxes as lists of integer ``[x, y]`` corners in source pixels), the same boxes
 as ``OUT/predicts_db.txt`` in PaddleOCR's ``infer_det`` format (``image<TAB>[{"points": ..., "score":
 ...}]`` per line; ``tools/eval_icdar2015.py --det OUT/predicts_db.txt`` scores it) and, unless
-``--no-vis``, ``OUT/<image stem>.png`` with the boxes drawn.  The last line printed is one JSON
-object: image count, box count, mean milliseconds per image, output folder.
+``--no-vis``, ``OUT/<image stem>.png`` with the boxes drawn (``<stem>_<ext>.png`` when two images share a
+stem, e.g. ``a.jpg`` and ``a.png``).
+
+In a folder, files without an image extension, sub-folders and broken links are listed as ``ignored``
+in ``results.json``; an image that cannot be read or decoded (truncated, not an image) is skipped and
+listed under ``skipped`` with the reason; the run goes on.  Images are decoded as in training (OpenCV,
+EXIF orientation applied, as PaddleOCR does).  The last line printed is one JSON object: image,
+box, skipped and ignored counts, mean milliseconds per image, the results file.  Exit status 0; 1 when
+no image of a folder could be read; 2 on an error before any image (bad option, model folder, a single
+unreadable image).
 """
 from __future__ import annotations
 
@@ -23,14 +31,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Tuple
 
 import cv2
 
 from dbnetpp.deploy.predictor import Detector
 from dbnetpp.deploy.settings import describe_resize, parse_resize
 from dbnetpp.deploy.visualize import draw_boxes
-from dbnetpp.errors import DBNetError
+from dbnetpp.data.transforms.decode_image import DecodeImage
+from dbnetpp.errors import DataError, DBNetError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -52,7 +61,7 @@ def positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_dir", required=True, help="folder written by tools/export_model.py")
     p.add_argument("--image", required=True, help="an image file or a folder of images")
@@ -74,23 +83,48 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def list_images(path: str) -> List[Path]:
+def list_images(path: str) -> Tuple[List[Path], List[Dict[str, str]]]:
+    """``(images, ignored)``: an image file, or a folder's image files (by extension, sorted) and, for
+    every other entry, ``{"image": path, "reason": ...}`` (other files, broken links, sub-folders)."""
     src = Path(path)
     if src.is_file():
-        return [src]
+        return [src], []
     if src.is_dir():
-        files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+        files, ignored = [], []
+        for p in sorted(src.iterdir()):
+            if p.is_symlink() and not p.exists():
+                ignored.append({"image": str(p), "reason": f"broken symbolic link (to {os.readlink(p)})"})
+            elif p.is_dir():
+                ignored.append({"image": str(p), "reason": "a folder (not searched)"})
+            elif p.suffix.lower() in IMAGE_EXTS:
+                files.append(p)
+            else:
+                ignored.append({"image": str(p), "reason": f"not an image file name ({', '.join(IMAGE_EXTS)})"})
         if not files:
             raise DBNetError(f"{src}: no images ({', '.join(IMAGE_EXTS)}) in this folder")
-        return files
+        return files, ignored
+    if src.is_symlink():
+        raise DBNetError(f"{src}: broken symbolic link (to {os.readlink(src)})")
     raise DBNetError(f"{src}: no such file or folder")
 
 
+_DECODE = DecodeImage(img_mode="BGR")  # as training and evaluation decode (EXIF orientation applied)
+
+
 def read_image(path: Path):
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DBNetError(f"{path}: cannot decode the image (corrupt or not an image)")
-    return img
+    """BGR uint8 image; :class:`DBNetError` naming the file when it cannot be read or decoded."""
+    try:
+        return _DECODE({"image": path.read_bytes()})["image"]
+    except DataError as exc:
+        raise DBNetError(f"{path}: {exc}") from None
+
+
+def picture_names(files: List[Path]) -> Dict[Path, str]:
+    """``<stem>.png`` per image; images sharing a stem (``a.jpg``, ``a.png``) get ``<stem>_<ext>.png``."""
+    stems: Dict[str, int] = {}
+    for f in files:
+        stems[f.stem] = stems.get(f.stem, 0) + 1
+    return {f: f"{f.stem}_{f.suffix[1:].lower()}.png" if stems[f.stem] > 1 else f"{f.stem}.png" for f in files}
 
 
 def main(argv=None) -> int:
@@ -98,14 +132,24 @@ def main(argv=None) -> int:
     post = {k: v for k, v in (("thresh", args.thresh), ("box_thresh", args.box_thresh),
                               ("unclip_ratio", args.unclip_ratio)) if v is not None}
     try:
-        files = list_images(args.image)
+        files, ignored = list_images(args.image)
         det = Detector(args.model_dir, backend=args.backend, device=args.device, threads=args.threads,
                        mkldnn=args.mkldnn, tensorrt=args.tensorrt, resize=args.resize, postprocess=post)
         os.makedirs(args.out, exist_ok=True)
-        results, n_boxes, elapsed = [], 0, 0.0
+        pictures = picture_names(files)
+        results, skipped, n_boxes, elapsed = [], [], 0, 0.0
         for start in range(0, len(files), args.batch):
-            chunk = files[start:start + args.batch]
-            imgs = [read_image(f) for f in chunk]
+            chunk, imgs = [], []
+            for f in files[start:start + args.batch]:
+                try:
+                    imgs.append(read_image(f))
+                    chunk.append(f)
+                except (DBNetError, OSError) as exc:
+                    if len(files) == 1:
+                        raise
+                    skipped.append({"image": str(f), "reason": str(exc).removeprefix(f"{f}: ")})
+            if not chunk:
+                continue
             t0 = time.perf_counter()
             dets = det.detect_batch(imgs)
             elapsed += time.perf_counter() - t0
@@ -115,7 +159,7 @@ def main(argv=None) -> int:
                                 "boxes": boxes_list, "scores": [round(float(s), 6) for s in scores]})
                 n_boxes += len(boxes_list)
                 if args.vis:
-                    out_png = os.path.join(args.out, f"{f.stem}.png")
+                    out_png = os.path.join(args.out, pictures[f])
                     if not cv2.imwrite(out_png, draw_boxes(img, boxes, scores)):
                         raise DBNetError(f"{out_png}: cannot write the visualisation")
         engine = det.engine.describe()
@@ -123,7 +167,7 @@ def main(argv=None) -> int:
                 "resize": det.settings.resize, "PostProcess": det.settings.postprocess}
         res_file = os.path.join(args.out, "results.json")
         with open(res_file, "w", encoding="utf-8") as f:
-            json.dump({"settings": meta, "images": results}, f, indent=1)
+            json.dump({"settings": meta, "images": results, "skipped": skipped, "ignored": ignored}, f, indent=1)
         with open(os.path.join(args.out, "predicts_db.txt"), "w", encoding="utf-8") as f:
             for r in results:
                 boxes = [{"points": b, "score": s} for b, s in zip(r["boxes"], r["scores"])]
@@ -131,12 +175,19 @@ def main(argv=None) -> int:
     except (DBNetError, OSError) as exc:
         print(f"infer_det: {exc}", file=sys.stderr)
         return 2
-    ms = 1000.0 * elapsed / max(len(files), 1)
-    print(f"{len(files)} image(s), {n_boxes} box(es), {ms:.1f} ms/image ({engine}, resize "
-          f"{describe_resize(det.settings.resize)}); results in {res_file}", file=sys.stderr)
-    print(json.dumps({"images": len(files), "boxes": n_boxes, "ms_per_image": round(ms, 2),
-                      "results": os.path.abspath(res_file)}))
-    return 0
+    for item in skipped:
+        print(f"infer_det: skipped {item['image']}: {item['reason']}", file=sys.stderr)
+    if ignored:
+        shown = "; ".join(f"{i['image']} ({i['reason']})" for i in ignored[:5]) + (" ..." if len(ignored) > 5 else "")
+        print(f"infer_det: {len(ignored)} folder entr{'y' if len(ignored) == 1 else 'ies'} not processed: {shown}",
+              file=sys.stderr)
+    ms = 1000.0 * elapsed / max(len(results), 1)
+    print(f"{len(results)} image(s), {n_boxes} box(es), {ms:.1f} ms/image ({engine}, resize "
+          f"{describe_resize(det.settings.resize)}); {len(skipped)} unreadable image(s) skipped; results in "
+          f"{res_file}", file=sys.stderr)
+    print(json.dumps({"images": len(results), "boxes": n_boxes, "ms_per_image": round(ms, 2),
+                      "skipped": len(skipped), "ignored": len(ignored), "results": os.path.abspath(res_file)}))
+    return 0 if results else 1
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ from typing import List, Optional
 
 from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.errors import CheckpointError, ConfigError, DataError
-from dbnetpp.engine.guard import NonFiniteLossError, TrainingInterrupted
+from dbnetpp.errors import CheckpointError, ConfigError, DataError, LoaderError
+from dbnetpp.engine.guard import AbortRequested, NonFiniteLossError, TrainingInterrupted
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -50,12 +50,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (DataError, CheckpointError, NonFiniteLossError) as exc:
+    except (DataError, CheckpointError, NonFiniteLossError, LoaderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except TrainingInterrupted as exc:
         print(f"{exc}; 'latest' was saved", file=sys.stderr)
         return exc.exit_code
+    except AbortRequested as exc:
+        print(f"{exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C before the training loop handles signals
+        print("interrupted (SIGINT) before training started; nothing saved", file=sys.stderr)
+        return 130
     if trainer.main:
         sys.stdout.flush()
         print(json.dumps(summary), flush=True)

@@ -48,6 +48,7 @@ from ..errors import ConfigError, DataError
 from ..registry import DATASETS
 from .label_file import parse_label_line, read_raw_lines
 from .transforms import create_transforms
+from .transforms.det_label_encode import DetLabelEncode
 
 # Failures of a single sample: bad label line, unreadable / undecodable image, invalid
 # geometry found by a transform.  Anything else is a bug: raised, never skipped.
@@ -315,7 +316,8 @@ class SimpleDataSet(Dataset):
         return out
 
     def check(self, max_errors: Optional[int] = None) -> List[DataError]:
-        """Problems found without decoding: bad label lines and missing image files.
+        """Problems found without decoding: bad label lines (the whole label when the transforms have
+        ``DetLabelEncode``; only the image-size checks wait for the decoded image) and missing images.
 
         Cheap (one ``stat`` per sample); the loader runs it before the first epoch
         under policy ``"fail"`` so a broken label file fails at start-up.  A ``data_dir``
@@ -324,16 +326,24 @@ class SimpleDataSet(Dataset):
         """
         if not os.path.isdir(self.data_dir):
             what = "is not a folder" if os.path.exists(self.data_dir) else "not found"
-            raise ConfigError(f"data_dir {what}: {os.path.abspath(self.data_dir)} (the image paths of "
-                              f"{', '.join(self.label_file_list)} are relative to it)",
+            resolved = "" if os.path.isabs(self.data_dir) else \
+                f", resolved against the current directory {os.getcwd()}"
+            raise ConfigError(f"data_dir {what}: {os.path.abspath(self.data_dir)} ({self.data_dir!r}{resolved}; "
+                              f"the image paths of {', '.join(self.label_file_list)} are relative to it)",
                               key=f"{self.mode}.dataset.data_dir")
         errors: List[DataError] = []
+        encode = next((t for t in getattr(self.transforms, "transforms", ()) if isinstance(t, DetLabelEncode)), None)
         for rec in self._records:
             file = self.label_file_list[rec.source]
             try:
                 entry = parse_label_line(rec.raw, file, rec.line, self.data_dir, self.delimiter)
                 if not os.path.isfile(entry.path):
                     raise DataError(f"image not found: {entry.path}", file, rec.line)
+                if encode is not None:  # the whole label (JSON, boxes, numbers), so line 17 fails now, not at step 8
+                    try:
+                        encode({"label": entry.label})
+                    except DataError as exc:
+                        raise DataError(exc.raw_message, file, rec.line) from None
             except DataError as exc:
                 errors.append(exc)
                 if max_errors is not None and len(errors) >= max_errors:

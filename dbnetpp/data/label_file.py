@@ -52,7 +52,8 @@ def read_raw_lines(path: str) -> List[Tuple[int, bytes]]:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        raise DataError("label file not found", path) from None
+        where = "" if os.path.isabs(path) else f" (relative to the current directory {os.getcwd()})"
+        raise DataError(f"label file not found{where}", path) from None
     except IsADirectoryError:
         raise DataError("label file is a directory, expected a text file", path) from None
     except OSError as exc:

@@ -41,7 +41,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 import numpy as np
 import paddle
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, LoaderError
 from ..registry import DATASETS
 from .compact import COMPACT_KEY, compact_key, defer_normalisation, restore_batch
 from .dataset import FailedSample
@@ -51,6 +51,7 @@ SKIPPED_KEY = "_skipped"
 POLICIES = ("fail", "skip")
 _FAILED_KEY = "_failed"
 _KEEPALIVE_KEY = "_keepalive"
+_ERROR_KEY = "_error"
 
 
 class _PassThrough:
@@ -120,11 +121,33 @@ def collate_samples(samples: Sequence[Any], ragged_keys: Sequence[str] = RAGGED_
     return batch
 
 
+def collate_or_error(samples: Sequence[Any], compact: bool = False, section: str = "") -> Dict[str, Any]:
+    """:func:`collate_samples` that never raises: an exception becomes a batch carrying its message.
+
+    An exception escaping a collate function kills paddle's loader thread (no workers: the main
+    process then waits for a batch forever) or worker (``SystemError: Blocking queue is killed``);
+    carried in the batch, :func:`finish_batch` raises it in the main process as a :class:`LoaderError`.
+    """
+    try:
+        return collate_samples(samples, compact=compact)
+    except Exception as exc:  # any failure must reach the main process, never stall the loader
+        where = f"{section}.loader: " if section else ""
+        hint = ""
+        if "cannot stack" in str(exc):
+            hint = (f" (check {section or 'the'}.loader.batch_size_per_card: images resized to different sizes "
+                    f"cannot share a batch; use 1, or a resize to a fixed size)")
+        return {_ERROR_KEY: _PassThrough(f"{where}cannot make a batch: {type(exc).__name__}: {exc}{hint}"),
+                _KEEPALIVE_KEY: np.zeros((1,), np.int32)}
+
+
 def finish_batch(batch: Dict[str, Any], policy: str, normalize=None) -> Dict[str, Any]:
     """Unwrap pass-through values, undo compaction and apply the bad-sample policy (main process).
 
-    ``normalize``: the ``NormalizeImage`` whose step the workers deferred (if any).
+    ``normalize``: the ``NormalizeImage`` whose step the workers deferred (if any).  A batch the
+    workers could not make (see :func:`collate_or_error`) raises :class:`~dbnetpp.errors.LoaderError`.
     """
+    if _ERROR_KEY in batch:
+        raise LoaderError(batch[_ERROR_KEY].value)
     failed = batch.pop(_FAILED_KEY).value
     batch.pop(_KEEPALIVE_KEY, None)
     encodings = batch.pop(COMPACT_KEY, None)
@@ -228,7 +251,7 @@ class DetDataLoader(paddle.io.DataLoader):
 
     def __init__(self, dataset, batch_sampler: ShardedBatchSampler, policy: str = "fail", num_workers: int = 0,
                  use_shared_memory: bool = True, persistent_workers: bool = True, prefetch_factor: int = 2,
-                 compact_batches: bool = True):
+                 compact_batches: bool = True, section: str = ""):
         persistent = bool(persistent_workers) and num_workers > 0
         self.compact_batches = bool(compact_batches) and num_workers > 0
         self._normalize = None
@@ -237,7 +260,7 @@ class DetDataLoader(paddle.io.DataLoader):
             if deferred is not None:
                 dataset = copy.copy(dataset)
                 dataset.transforms, self._normalize = deferred
-        collate = functools.partial(collate_samples, compact=True) if self.compact_batches else collate_samples
+        collate = functools.partial(collate_or_error, compact=self.compact_batches, section=section)
         super().__init__(dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=num_workers,
                          use_shared_memory=use_shared_memory, return_list=True, prefetch_factor=prefetch_factor,
                          persistent_workers=persistent)
@@ -337,4 +360,4 @@ def build_dataloader(config: Mapping[str, Any], mode: str, *, rank: int = 0, wor
         use_shared_memory=True if use_shm is None else bool(use_shm),
         persistent_workers=True if persistent is None else bool(persistent),
         prefetch_factor=_int_option(loader_cfg, "prefetch_factor", 2, 1, mode),
-        compact_batches=_bool_option(loader_cfg, "compact_batches", True, mode))
+        compact_batches=_bool_option(loader_cfg, "compact_batches", True, mode), section=mode)

@@ -1,8 +1,9 @@
 """Convert an exported Paddle inference model to ONNX with paddle2onnx, and check it.
 
 paddle2onnx 1.x reads Paddle 2.x programs (``inference.pdmodel``); Paddle 3.x writes PIR programs
-(``inference.json``), which need paddle2onnx >= 2.0 (paddle2onnx 2.1.0 fails on Paddle 3.3.1's
-nearest_interp, see :func:`export_onnx`; Paddle 2.6 + paddle2onnx 1.3.1 is the tested pair).  The check runs one random input through
+(``inference.json``), which need paddle2onnx >= 2.0.  Tested pairs: Paddle 2.6.2 + paddle2onnx 1.3.1 and
+Paddle 3.3.1 + paddle2onnx 2.1.0 (the FPN upsamples by a pixel repeat, so the networks hold no
+``nearest_interp``, whose float64 ``scale`` paddle2onnx 2.1.0 rejects).  The check runs one random input through
 Paddle Inference and ONNX Runtime and reports the largest difference of the probability maps.
 """
 from __future__ import annotations
@@ -65,9 +66,7 @@ def export_onnx(model_dir: str, onnx_file: Optional[str] = None, opset: int = DE
         p2o.export(model_file, params_file, **{k: v for k, v in kwargs.items() if k in accepted})
     except SystemExit as exc:  # paddle2onnx 2.x logs the reason and calls exit() on a failed conversion
         raise ConfigError(f"paddle2onnx {version} could not convert {model_file} (exit status {exc.code}; its "
-                          f"log above names the op). paddle2onnx 2.1 cannot read the float64 `scale` of "
-                          f"nearest_interp in Paddle 3.3 PIR programs: export the model with Paddle 2.6 and "
-                          f"convert it with paddle2onnx 1.3.1") from None
+                          f"log above names the op)") from None
     if not os.path.isfile(onnx_file):
         raise RuntimeError(f"paddle2onnx {version} did not write {onnx_file}")
     diff = compare_backends(model_dir, onnx_file, check_shape) if check_shape else None

@@ -4,7 +4,7 @@ The file follows the layout PaddleOCR's exporter writes (``Global``, ``PreProces
 ``PostProcess``), so the pre- and post-processing a model was trained and evaluated with travel
 with it, plus a ``Deploy`` section describing the model files::
 
-    Global:    {model_name: det_mv3_db, model_type: det, algorithm: DB}
+    Global:    {model_name: PP-OCRv3_mobile_det, model_type: det, algorithm: DB}   # a PaddleX-registered name
     PreProcess:
       transform_ops:
         - DecodeImage: {img_mode: BGR, channel_first: false}     # channel order fed to the network
@@ -188,6 +188,22 @@ def _section_transforms(cfg: Mapping[str, Any], mode: str) -> list:
     return ((sec.get("dataset") or {}).get("transforms")) or []
 
 
+# PaddleX 3.x's text-detection predictor only loads an inference.yml whose Global.model_name is one of
+# its registered detection models (and equal to the name it is called with); the name picks nothing but
+# defaults, the network and its processing come from the files.  Closest registered model per backbone:
+PADDLEX_DET_NAMES = {"MobileNetV3": "PP-OCRv3_mobile_det", "ResNet_vd": "PP-OCRv3_server_det"}
+
+
+def paddlex_model_name(cfg: Mapping[str, Any]) -> str:
+    """``Global.model_name`` of the export: the config's own (as PaddleOCR 3.x's exporter does), else the
+    registered PaddleX detection model closest to the architecture (:data:`PADDLEX_DET_NAMES`)."""
+    name = (cfg.get("Global") or {}).get("model_name")
+    if name:
+        return str(name)
+    backbone = ((cfg.get("Architecture") or {}).get("Backbone") or {}).get("name")
+    return PADDLEX_DET_NAMES.get(str(backbone), "PP-OCRv3_mobile_det")
+
+
 def settings_from_config(cfg: Mapping[str, Any], resize: Optional[Dict[str, Any]] = None) -> InferenceSettings:
     """Inference settings a model was trained/evaluated with, taken from its config.
 
@@ -201,7 +217,7 @@ def settings_from_config(cfg: Mapping[str, Any], resize: Optional[Dict[str, Any]
     out = InferenceSettings()
     out.algorithm = str(arch.get("algorithm") or "DB")
     src = cfg.get("__file__") or ""
-    out.model_name = os.path.splitext(os.path.basename(src))[0] if src else ""
+    out.model_name = paddlex_model_name(cfg)
     ev, tr = _section_transforms(cfg, "Eval"), _section_transforms(cfg, "Train")
     if resize is not None:
         out.resize = dict(resize)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
+from ..checkpoint import checkpoint_prefix
 from ..errors import ConfigError
 from .optim import check_optimizer_config
 
@@ -17,8 +18,7 @@ DEFAULTS = {"log_smooth_window": 20, "print_batch_step": 10, "save_model_dir": "
 
 
 def _checkpoint_exists(path: str) -> bool:
-    base = path[: -len(".pdparams")] if path.endswith(".pdparams") else path
-    return os.path.isfile(base + ".pdparams")
+    return os.path.isfile(checkpoint_prefix(path) + ".pdparams")
 
 
 def check_train_config(cfg: Mapping[str, Any]) -> None:
@@ -44,7 +44,35 @@ def check_train_config(cfg: Mapping[str, Any]) -> None:
         for key in ("checkpoints", "pretrained_model"):
             path = g.get(key)
             if path and not _checkpoint_exists(str(path)):
-                raise ConfigError(f"no checkpoint at '{path}' (expected {str(path).removesuffix('.pdparams')}"
+                raise ConfigError(f"no checkpoint at '{path}' (expected {checkpoint_prefix(str(path))}"
                                   f".pdparams)", key=f"Global.{key}")
+        check_output_dir(g)
     except ConfigError as exc:
         raise exc.with_context(file=file) from None
+
+
+def check_output_dir(g: Mapping[str, Any]) -> None:
+    """A new run never replaces the checkpoints of an earlier one (PaddleOCR overwrites them silently).
+
+    ``save_model_dir`` may hold ``*.pdparams`` only when this run resumes from a checkpoint in that
+    folder (``Global.checkpoints``) or ``Global.overwrite`` is true.
+    """
+    out = g.get("save_model_dir")
+    if out is None:
+        out = DEFAULTS["save_model_dir"]
+    if not str(out).strip():
+        raise ConfigError("is empty: name the folder for checkpoints and logs", key="Global.save_model_dir")
+    out = str(out)
+    if g.get("overwrite") or not os.path.isdir(out):
+        return
+    saved = sorted(f for f in os.listdir(out) if f.endswith(".pdparams"))
+    if not saved:
+        return
+    ckpt = g.get("checkpoints")
+    if ckpt and os.path.samefile(os.path.dirname(os.path.abspath(str(ckpt))), out):
+        return
+    shown = ", ".join(saved[:4]) + (" ..." if len(saved) > 4 else "")
+    raise ConfigError(
+        f"{out} holds the checkpoints of an earlier run ({shown}); a new run would replace them. Resume it with "
+        f"-o Global.checkpoints={os.path.join(out, 'latest')}, train into another folder with "
+        f"-o Global.save_model_dir=DIR, or replace it with -o Global.overwrite=true", key="Global.save_model_dir")

@@ -39,9 +39,14 @@ def _get(batch: Any, key: str, index: int):
     return batch[index]  # PaddleOCR list order: image, shape, polys, ignore_tags
 
 
+class EvaluationInterrupted(Exception):
+    """``should_stop`` became true on some rank during :func:`run_evaluation` (a signal)."""
+
+
 def run_evaluation(model: paddle.nn.Layer, loader, post_process, metric, *, distributed: bool = False,
                    autocast: Optional[Callable[[], ContextManager]] = None,
-                   log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+                   log: Optional[Callable[[str], None]] = None,
+                   should_stop: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
     """Evaluate ``model`` on ``loader``; returns ``metric.metric_from_counts(total_counts)`` plus ``fps``
     (this rank's images per second of model + post-process time).
 
@@ -50,6 +55,10 @@ def run_evaluation(model: paddle.nn.Layer, loader, post_process, metric, *, dist
     ``ignore_tags`` (list of [K]).  With ``distributed`` every rank must call
     this at the same point; each sees only its shard.  The model's train/eval
     mode is restored afterwards and the metric is reset.
+
+    ``should_stop`` is asked before each batch; once it is true this rank stops evaluating, and
+    after the (unchanged) collective at the end every rank raises :class:`EvaluationInterrupted`,
+    so a signal ends the evaluation within one batch without leaving a rank in a collective alone.
     """
     net = unwrap(model)
     was_training = net.training
@@ -58,10 +67,14 @@ def run_evaluation(model: paddle.nn.Layer, loader, post_process, metric, *, dist
     autocast = autocast or contextlib.nullcontext
     seconds = 0.0
     unscored = 0
+    stopped = False
     lookup: Dict[str, Any] = {}
     try:
         with paddle.no_grad():
             for batch in loader:
+                if should_stop is not None and should_stop():
+                    stopped = True
+                    break
                 if isinstance(batch, Mapping) and batch.get(SKIPPED_KEY):
                     unscored += _score_skipped(metric, batch[SKIPPED_KEY], loader.dataset, lookup, log)
                 if isinstance(batch, Mapping) and num_samples(batch) == 0:
@@ -78,10 +91,13 @@ def run_evaluation(model: paddle.nn.Layer, loader, post_process, metric, *, dist
                     gt["texts"] = batch["texts"]
                 metric(boxes, gt)
         local = metric.get_counts()
-        totals = all_reduce_sum([local[k] for k in COUNT_KEYS], distributed)
+        totals = all_reduce_sum([local[k] for k in COUNT_KEYS] + [float(stopped)], distributed)
     finally:
         if was_training:
             net.train()
+    if totals[-1] > 0:
+        metric.reset()
+        raise EvaluationInterrupted("evaluation stopped by a signal")
     counts = {k: int(round(v)) for k, v in zip(COUNT_KEYS, totals)}
     result = dict(metric.metric_from_counts(counts))
     metric.reset()

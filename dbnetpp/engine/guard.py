@@ -20,6 +20,7 @@ training stops with :class:`NonFiniteLossError`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -39,6 +40,41 @@ class TrainingInterrupted(DBNetError, RuntimeError):
         self.signum = signum
         self.exit_code = 128 + signum
         super().__init__(f"training stopped by {signal.Signals(signum).name}")
+
+
+class AbortRequested(KeyboardInterrupt):
+    """Stop at once on a signal, nothing saved (a second SIGINT / SIGTERM during training, or any in
+    :func:`abort_on_signals`); ``exit_code`` is 128 + signum.  A ``KeyboardInterrupt``, so that no
+    ``except Exception`` on the way swallows it."""
+
+    def __init__(self, signum: int, message: str = ""):
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(message or f"second {signal.Signals(signum).name}: aborted at once, without saving")
+
+
+@contextlib.contextmanager
+def abort_on_signals(what: str):
+    """SIGINT and SIGTERM raise :class:`AbortRequested` in this process (forked data-loader workers
+    ignore the inherited handler; the main process shuts them down), for tools without a partial
+    result worth saving, e.g. ``tools/eval.py``."""
+    pid = os.getpid()
+
+    def handle(signum, frame):
+        if os.getpid() == pid:
+            raise AbortRequested(signum, f"{what} stopped by {signal.Signals(signum).name}")
+
+    previous = {}
+    for s in StopFlag.SIGNALS:
+        try:
+            previous[s] = signal.signal(s, handle)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 class StopFlag:
@@ -68,7 +104,7 @@ class StopFlag:
                 self._log(f"{signal.Signals(signum).name} received as well: still stopping after this step")
                 return
             signal.signal(signum, signal.SIG_DFL)
-            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: aborting without saving")
+            raise AbortRequested(signum)
         self.signum = signum
         self._first_at = now
         # Data-loader workers in our process group may die from the same signal; paddle's SIGCHLD handler

@@ -138,7 +138,13 @@ def build_lr_scheduler(lr_cfg: Mapping[str, Any], epochs: int, steps_per_epoch: 
             log(f"note: {where}.{key}={cfg[key]} is replaced by {value} (the schedule spans Global.epoch_num "
                 f"epochs of {steps_per_epoch} iterations, as in PaddleOCR)")
     cfg["name"] = cfg.get("name") or "Const"
-    return LR_SCHEDULERS.build(cfg, where=where, epochs=epochs, step_each_epoch=steps_per_epoch)
+    schedule = LR_SCHEDULERS.build(cfg, where=where, epochs=epochs, step_each_epoch=steps_per_epoch)
+    warmup, total = getattr(schedule, "warmup_steps", 0), getattr(schedule, "total_steps", 0)
+    if total and warmup >= total:
+        log(f"warning: {where}.warmup_epoch={cfg.get('warmup_epoch')} is {warmup} steps, not shorter than the "
+            f"whole schedule ({total} steps = {epochs} epochs x {steps_per_epoch}): the learning rate never "
+            f"reaches {cfg.get('learning_rate')}")
+    return schedule
 
 
 def _weight_decay(opt_cfg: Mapping[str, Any]):

@@ -25,13 +25,13 @@ from ..checkpoint import load_checkpoint, load_pretrained, save_checkpoint
 from ..config import save_config
 from ..data import build_dataloader, num_samples
 from ..data.loader import SKIPPED_KEY
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, LoaderError
 from ..modeling import build_model
 from ..registry import LOSSES, METRICS, POSTPROCESSES
 from . import dist as D
 from .amp import Amp, AmpOverflow, grad_norm
 from .checks import DEFAULTS, check_train_config
-from .evaluate import run_evaluation
+from .evaluate import EvaluationInterrupted, run_evaluation
 from .guard import BadStepGuard, NonFiniteLossError, StopFlag, TrainingInterrupted, batch_paths
 from .logger import MetricsWriter, SmoothedStats, VisualDLWriter, get_logger
 from .optim import build_optimizer
@@ -157,7 +157,8 @@ class Trainer:
         if ckpt:
             if pretrained:
                 self.log.info(f"Global.checkpoints is set: Global.pretrained_model ({pretrained}) is not loaded")
-            states = load_checkpoint(str(ckpt), self.model, self.optimizer, log=self.log.info) or {}
+            states = load_checkpoint(str(ckpt), self.model, self.optimizer, log=self.log.info,
+                                     partial=bool(self.g.get("allow_partial_resume"))) or {}
             st = TrainState.from_states(states)
             if "global_step" not in states and "epoch" in states:  # older PaddleOCR checkpoints
                 st.global_step = int(states["epoch"]) * self.steps_per_epoch
@@ -195,6 +196,8 @@ class Trainer:
         prefix = os.path.join(self.save_dir, name)
         save_checkpoint(prefix, D.unwrap(self.model), self.optimizer, states)
         self.log.info(f"saved {prefix} (global step {st.global_step})")
+        if name == "latest":
+            self._latest_step = st.global_step
 
     # ------------------------------------------------------------------ evaluation
     def _eval_schedule(self):
@@ -205,11 +208,19 @@ class Trainer:
             return 0, ebs
         return int(ebs[0]), int(ebs[1])
 
-    def _evaluate(self, epoch: int) -> Dict[str, Any]:
+    def _evaluate(self, epoch: int, stop: StopFlag) -> Optional[Dict[str, Any]]:
+        """Evaluate, keep ``best_accuracy``; ``None`` when a signal stopped the evaluation."""
         st = self.state
+        self.log.info(f"evaluating at global step {st.global_step} "
+                      f"({getattr(self.eval_loader.dataset, 'num_samples', '?')} images)")
         D.sync_buffers(self.model, self.env.distributed)  # every shard scores the weights rank 0 saves
-        cur = run_evaluation(self.model, self.eval_loader, self.post_process, self.metric,
-                             distributed=self.env.distributed, autocast=self.amp.autocast, log=self.log.warning)
+        try:
+            cur = run_evaluation(self.model, self.eval_loader, self.post_process, self.metric,
+                                 distributed=self.env.distributed, autocast=self.amp.autocast, log=self.log.warning,
+                                 should_stop=lambda: stop.requested)
+        except EvaluationInterrupted:
+            self.log.warning(f"evaluation at global step {st.global_step} stopped by the signal")
+            return None
         self.last_eval, self.last_eval_step = cur, st.global_step
         self.log.info("cur metric, " + _fmt_metrics(cur))
         improved = cur[self.main_indicator] >= st.best.get(self.main_indicator, 0.0)
@@ -334,8 +345,15 @@ class Trainer:
         try:
             # fresh name scope for the optimizer accumulators created at the first step, so that their names
             # match the restored optimizer state even when this process trained before
+            self._latest_step = self.state.global_step  # what a resume from Global.checkpoints starts at
             with StopFlag(log=self.log.warning) as stop, paddle.utils.unique_name.guard():
                 self._loop(stop)
+        except (DataError, LoaderError) as exc:  # a bad sample (policy fail) or a batch the loader cannot make
+            if self.state.global_step != self._latest_step:
+                self._save("latest")  # the steps done so far are not lost
+            self.metrics_out.write("stop", reason="data_error", global_step=self.state.global_step,
+                                   error=str(exc)[:500])
+            raise
         except NonFiniteLossError as exc:
             self.log.error(str(exc))
             self.metrics_out.write("stop", reason="non_finite_loss", global_step=self.state.global_step)
@@ -389,7 +407,7 @@ class Trainer:
                 if st.global_step % print_every == 0 or last_of_epoch or st.global_step >= plan or stop_now:
                     self._log_train(epoch, lr, window, recent_batch_costs, plan)
                 if schedule and st.global_step > schedule[0] and (st.global_step - schedule[0]) % schedule[1] == 0:
-                    self._evaluate(epoch)
+                    stop_now = self._evaluate(epoch, stop) is None or stop_now
                     self.model.train()
                 if stop_now:
                     self._stop(epoch, skipped, loaded, stop)
@@ -406,7 +424,8 @@ class Trainer:
             if finished_epoch and epoch % save_every == 0:
                 self._save(f"iter_epoch_{epoch}")
         if self.eval_loader is not None and g["eval_at_end"] and self.last_eval_step != st.global_step:
-            self._evaluate(st.epoch if st.iter_in_epoch == 0 else st.epoch + 1)
+            if self._evaluate(st.epoch if st.iter_in_epoch == 0 else st.epoch + 1, stop) is None:
+                self._stop_after_save(stop)  # 'latest' was saved at the end of the last epoch
         D.barrier(self.env.distributed)
 
     def _batches(self, stop: StopFlag):
@@ -426,9 +445,12 @@ class Trainer:
             yield batch
 
     def _stop(self, epoch: int, skipped, loaded: int, stop: StopFlag) -> None:
-        signum = stop.signum or 15  # another rank was signalled
         self._report_skipped(epoch, skipped, loaded, check=False)
         self._save("latest")
+        self._stop_after_save(stop)
+
+    def _stop_after_save(self, stop: StopFlag) -> None:
+        signum = stop.signum or 15  # another rank was signalled
         self.metrics_out.write("stop", reason="signal", signal=signum, global_step=self.state.global_step)
         D.barrier(self.env.distributed)
         raise TrainingInterrupted(signum)

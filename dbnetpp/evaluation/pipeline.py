@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Dict, Mapping, Optional
 
-from .. import builtins  # noqa: F401  (registers every module name)
+from .. import registered  # noqa: F401  (registers every module name)
 from ..data import build_dataloader
 from ..engine.dist import DistEnv
 from ..errors import ConfigError

@@ -38,3 +38,7 @@ take_overrides() {  # ARGS...: appends the leading Key=value arguments to OVERRI
 usable_cores() {
   env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1
 }
+
+print_help() {  # SCRIPT: its leading comment block (after the shebang), without the '# ' prefixes
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}

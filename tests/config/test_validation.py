@@ -68,7 +68,8 @@ def test_valid_sizes_pass():
         "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[8192,736]"])
     validate_config(cfg, str(TINY))
     # the limit modes round to multiples of 32 themselves: any limit is fine
-    cfg = apply_overrides(load_yaml(str(TINY)), ["Eval.dataset.transforms.2.DetResizeForTest={limit_side_len: 950}"])
+    cfg = apply_overrides(load_yaml(str(TINY)), ["Eval.dataset.transforms.2.DetResizeForTest={limit_side_len: 950}",
+                                                 "Eval.loader.batch_size_per_card=1"])  # a keep-ratio resize
     validate_config(cfg, str(TINY))
 
 

@@ -223,3 +223,64 @@ def test_collate_errors_and_loader_options(tmp_path):
         build_dataloader(config(tmp_path, label), "Train")
     ds = SimpleDataSet(str(tmp_path), [str(label)], transforms=Pipeline(), mode="Eval")
     assert len(ShardedBatchSampler(ds, 1, pad=False)) == 2
+
+
+_CLASH = r"""
+import json, sys, time
+import cv2
+import numpy as np
+from pathlib import Path
+from dbnetpp.data import build_dataloader
+from dbnetpp.errors import LoaderError
+root = Path(sys.argv[1]); workers = int(sys.argv[2])
+lines = []
+for i, w in enumerate((32, 48, 32)):
+    cv2.imwrite(str(root / f"img_{i}.png"), np.full((16, w, 3), 9, np.uint8))
+    lines.append(f"img_{i}.png\t[]")
+(root / "label.txt").write_text("\n".join(lines) + "\n")
+
+def unresized(data):  # each image keeps its own size, as a keep-ratio resize would give
+    return {"image": cv2.imdecode(np.frombuffer(data["image"], np.uint8), 1).astype(np.float32)}
+
+cfg = {"Eval": {"dataset": {"name": "SimpleDataSet", "data_dir": str(root), "label_file_list": [str(root / "label.txt")],
+                            "transforms": unresized},
+                "loader": {"batch_size_per_card": 2, "num_workers": workers, "shuffle": False}}}
+start = time.time()
+try:
+    for _ in build_dataloader(cfg, "Eval"):
+        pass
+except LoaderError as exc:
+    print(json.dumps({"error": str(exc), "seconds": time.time() - start}))
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_batch_that_cannot_be_made_ends_the_pass_with_an_error(tmp_path, workers):
+    """Samples of different shapes in one batch: paddle's loader thread (0 workers) or worker (1) would die
+    and leave the main process waiting forever; the error reaches the main process instead, naming the
+    cause and the key to change."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _CLASH, str(tmp_path), str(workers)], capture_output=True, text=True,
+                       timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "cannot stack key 'image' of shapes [(16, 32, 3), (16, 48, 3)]" in out["error"], out
+    assert "Eval.loader.batch_size_per_card" in out["error"], out
+    assert out["seconds"] < 30, out
+
+
+def test_every_label_is_checked_before_the_first_batch(tmp_path):
+    """A broken label (JSON, box fields or numbers) anywhere in the file stops start-up, naming its line,
+    instead of the epoch reaching it (policy fail); the image size checks wait for the decoded image."""
+    label = write_set(tmp_path, 6)
+    insert_lines(label, {4: b'imgs/img_1.png\t[{"transcription": "a", "points": [[1, 1], [9, true], [9, 6]]}]',
+                         6: b'imgs/img_2.png\t[{"transcription": "a", "points": [[1, 1], [9, 1], [9, 6]]'})
+    cfg = {"Eval": {"dataset": {"name": "SimpleDataSet", "data_dir": str(tmp_path), "label_file_list": [str(label)],
+                                "transforms": [{"DecodeImage": {"img_mode": "BGR"}}, {"DetLabelEncode": None}]},
+                    "loader": {"batch_size_per_card": 1}}}
+    with pytest.raises(DataError) as exc:
+        build_dataloader(cfg, "Eval")
+    assert str(exc.value).startswith(f"{label}:4: label box 0: 'points' contains true/false"), str(exc.value)
+    assert "(and 1 more bad sample(s))" in str(exc.value)

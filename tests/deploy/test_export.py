@@ -53,6 +53,18 @@ def test_settings_default_resize_without_eval(tiny_export):
     assert raw["PostProcess"] == {"name": "DBPostProcess", "thresh": 0.3, "box_thresh": 0.6,
                                   "max_candidates": 1000, "unclip_ratio": 1.5}
     assert raw["Global"]["algorithm"] == "DB"
+    # a name PaddleX 3.x's text-detection predictor has registered (it refuses any other)
+    assert raw["Global"]["model_name"] == "PP-OCRv3_mobile_det"
+
+
+def test_paddlex_model_name_from_the_backbone_or_the_config():
+    from dbnetpp.deploy.settings import paddlex_model_name
+
+    mv3 = load_config("configs/det/det_mv3_db++_icdar15.yml")
+    assert paddlex_model_name(mv3) == "PP-OCRv3_mobile_det"
+    assert paddlex_model_name(load_config("configs/det/det_r50_vd_db++_icdar15.yml")) == "PP-OCRv3_server_det"
+    named = load_config("configs/det/det_mv3_db++_icdar15.yml", ["Global.model_name=PP-OCRv4_mobile_det"])
+    assert paddlex_model_name(named) == "PP-OCRv4_mobile_det"
 
 
 def test_settings_follow_eval_pipeline_and_cli_reads_no_data(helpers, tmp_path):

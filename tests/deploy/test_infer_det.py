@@ -66,3 +66,33 @@ def test_infer_det_errors(tiny_export, helpers, tmp_path, capsys):
     assert "inference.yml not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         infer(["--model_dir", str(tiny_export), "--image", str(bad), "--mkldnn", "maybe"])
+
+
+def test_infer_det_folder_with_unreadable_and_other_entries(tiny_export, helpers, tmp_path):
+    """Images are processed, the rest is counted and named: a truncated image is skipped with its reason,
+    other files, sub-folders and broken links are listed, and a.jpg / a.png keep separate pictures."""
+    src = tmp_path / "imgs"
+    src.mkdir()
+    for i, name in enumerate(("a.jpg", "a.png", "b.jpg")):
+        assert cv2.imwrite(str(src / name), helpers.synthetic_image(96, 128, seed=i))
+    whole = (src / "b.jpg").read_bytes()
+    (src / "b.jpg").write_bytes(whole[: len(whole) // 2])  # truncated
+    (src / "notes.txt").write_text("not an image")
+    (src / "sub").mkdir()
+    (src / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    out = tmp_path / "out"
+    proc = helpers.run_tool("infer_det.py", "--model_dir", str(tiny_export), "--image", str(src), "--batch", "2",
+                            "--out", str(out), "--mkldnn", "off")
+    assert proc.returncode == 0, proc.stderr
+    summary = helpers.last_json(proc.stdout)
+    assert (summary["images"], summary["skipped"], summary["ignored"]) == (2, 1, 3), summary
+    res = json.loads((out / "results.json").read_text())
+    assert [r["image"].split("/")[-1] for r in res["images"]] == ["a.jpg", "a.png"]
+    assert [s["image"].split("/")[-1] for s in res["skipped"]] == ["b.jpg"]
+    assert "cannot decode" in res["skipped"][0]["reason"]
+    reasons = {i["image"].split("/")[-1]: i["reason"] for i in res["ignored"]}
+    assert set(reasons) == {"gone.jpg", "notes.txt", "sub"}
+    assert reasons["gone.jpg"].startswith("broken symbolic link")
+    assert f"skipped {src / 'b.jpg'}: cannot decode" in proc.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == ["a_jpg.png", "a_png.png"]
+    assert len((out / "predicts_db.txt").read_text().splitlines()) == 2

@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from dbnetpp.engine.guard import BadStepGuard, NonFiniteLossError, StopFlag
+from dbnetpp.engine.guard import AbortRequested, BadStepGuard, NonFiniteLossError, StopFlag
 
 
 @pytest.fixture
@@ -30,8 +30,9 @@ def test_stop_flag_grace_window_abort_and_restore(monkeypatch, python_sigint):
         os.kill(os.getpid(), signal.SIGINT)  # e.g. forwarded by a launcher: the same request
         assert stop.signum == signal.SIGTERM and "as well" in messages[-1]
         monkeypatch.setattr(StopFlag, "GRACE_SECONDS", 0.0)
-        with pytest.raises(KeyboardInterrupt, match="aborting"):  # later: abort at once
+        with pytest.raises(AbortRequested, match="second SIGINT: aborted at once") as aborted:  # later: at once
             os.kill(os.getpid(), signal.SIGINT)
+        assert aborted.value.exit_code == 130 and isinstance(aborted.value, KeyboardInterrupt)
 
     # after a stop, a signal repeated during the shutdown is ignored for the grace period...
     monkeypatch.setattr(StopFlag, "GRACE_SECONDS", 60.0)

@@ -115,3 +115,13 @@ def test_yaml_epochs_is_replaced_by_global_epoch_num_with_a_note():
                            log=notes.append)
     assert s.total_steps == T
     assert len(notes) == 1 and "epochs=1000" in notes[0] and "Global.epoch_num" in notes[0]
+
+
+def test_warmup_longer_than_the_schedule_is_a_warning():
+    messages = []
+    build_lr_scheduler({"name": "Cosine", "learning_rate": 0.001, "warmup_epoch": 5}, 3, 10, log=messages.append)
+    assert any("warmup_epoch=5 is 50 steps, not shorter than the whole schedule (30 steps = 3 epochs x 10)"
+               in m and "never reaches 0.001" in m for m in messages), messages
+    messages.clear()
+    build_lr_scheduler({"name": "Cosine", "learning_rate": 0.001, "warmup_epoch": 1}, 3, 10, log=messages.append)
+    assert not [m for m in messages if "warmup" in m]

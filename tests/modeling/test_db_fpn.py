@@ -102,7 +102,7 @@ def _asf_stats(neck, feats):
         asf = layer
         z = asf.conv(inputs[0])
         spatial = asf.spatial_scale(paddle.mean(z, axis=1, keepdim=True))
-        cap["pre"] = asf.channel_scale[0](spatial + z).numpy()
+        cap["pre"] = asf.gate_logits(z, spatial).numpy()
 
     neck.asf.register_forward_post_hook(hook)
     with paddle.no_grad():
@@ -143,3 +143,58 @@ def test_asf_zero_gate_learns():
 def test_asf_gate_init_is_validated():
     with pytest.raises(ValueError, match="gate_init must be one of"):
         DBFPN([16, 24, 56, 480], out_channels=32, use_asf=True, asf_gate_init="ones")
+
+
+def test_asf_gate_norm_standardises_the_gate_logits():
+    """``asf_gate_norm`` adds a BatchNorm over the S gate logits: in training mode each level's logits have
+    mean 0 and std 1 whatever the feature scale, so the gate starts unsaturated even with large features;
+    the default block's parameters and names are unchanged."""
+    feats = [f * 100.0 for f in _features()]
+    paddle.seed(1)
+    neck = DBFPN([16, 24, 56, 480], out_channels=96, use_asf=True, asf_gate_norm=True)
+    neck.train()
+    pre, out = _asf_stats(neck, feats)
+    assert list(out.shape) == [2, 96, 16, 16]
+    np.testing.assert_allclose(pre.mean(axis=(0, 2, 3)), 0.0, atol=1e-3)
+    np.testing.assert_allclose(pre.std(axis=(0, 2, 3)), 1.0, rtol=1e-2)
+    assert (np.abs(pre) > 4.6).mean() < 0.01
+    extra = [k for k in neck.state_dict() if k.startswith("asf.gate_norm.")]
+    assert extra == ["asf.gate_norm.weight", "asf.gate_norm.bias", "asf.gate_norm._mean", "asf.gate_norm._variance"]
+    paddle.seed(1)
+    plain = DBFPN([16, 24, 56, 480], out_channels=96, use_asf=True)
+    assert [k for k in neck.state_dict() if not k.startswith("asf.gate_norm.")] == list(plain.state_dict())
+    # without the norm the same weights give exactly PaddleOCR's block: the option only inserts the norm
+    plain.set_state_dict({k: v for k, v in neck.state_dict().items() if not k.startswith("asf.gate_norm.")})
+    neck.asf.gate_norm = None
+    with paddle.no_grad():
+        np.testing.assert_allclose(neck(feats).numpy(), plain(feats).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_asf_gate_norm_passes_gradients_and_is_validated():
+    neck = DBFPN([16, 24, 56, 480], out_channels=32, use_asf=True, asf_gate_norm=True)
+    out = neck(_features(size=32))
+    (out * out).mean().backward()
+    for p in (neck.asf.channel_scale[0].weight, neck.asf.gate_norm.weight, neck.in2_conv.weight):
+        assert p.grad is not None and float(paddle.abs(p.grad).max()) > 0
+    with pytest.raises(ValueError, match="gate_norm must be true or false"):
+        DBFPN([16, 24, 56, 480], out_channels=32, use_asf=True, asf_gate_norm="yes")
+
+
+@pytest.mark.smoke
+def test_upsampling_is_exactly_paddleocr_nearest_interpolation():
+    """The neck's pixel-repeat upsampling gives F.upsample(nearest)'s values bit for bit (and gradients
+    summed over each repeated block), so PaddleOCR parity is kept while exports hold no interpolation op."""
+    import paddle.nn.functional as F
+
+    from dbnetpp.modeling.necks.db_fpn import _up
+
+    rng = np.random.default_rng(3)
+    for shape in ((2, 3, 5, 7), (1, 24, 20, 32), (1, 1, 1, 1)):
+        x = paddle.to_tensor(rng.standard_normal(shape).astype("float32"))
+        for f in (2, 4, 8):
+            ref = F.interpolate(x, scale_factor=f, mode="nearest").numpy()
+            out = _up(x, f).numpy()
+            assert out.shape == ref.shape and np.array_equal(out, ref), (shape, f)
+    x = paddle.to_tensor(rng.standard_normal((1, 2, 3, 4)).astype("float32"), stop_gradient=False)
+    (_up(x, 4) * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((1, 2, 3, 4), 32.0, np.float32))

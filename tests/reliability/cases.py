@@ -42,7 +42,7 @@ class ConfigCase:
     ``{data}`` and ``{out}`` in overrides are replaced by the dataset folder and the output folder;
     ``edit = (old, new)`` replaces text in a copy of the config (``old == ""`` appends ``new``,
     ``old == "*"`` replaces the whole text); ``config`` is ``"missing"`` (a path that does not exist)
-    or ``"txt"`` (a copy named ``.txt``).
+    ``"txt"`` (a copy named ``.txt``) or ``"folder"`` (a folder holding a copy).
     Expected: exit code ``exit_code`` quickly, ``needles`` in stderr, no training step, and the
     config file named in stderr unless ``file_bug`` says why it currently is not.
     """
@@ -67,6 +67,8 @@ CONFIG_CASES: Tuple[ConfigCase, ...] = (
     ConfigCase("top_level_not_mapping", "YAML top level is a list", edit=("*", "- Global: {}\n- Train: {}\n"),
                needles=("top level must be a mapping",)),
     ConfigCase("config_missing", "config file does not exist", config="missing", needles=("config file not found",)),
+    ConfigCase("config_is_a_folder", "-c names a folder of configs", config="folder",
+               needles=("names a folder, not a config file",)),
     ConfigCase("config_not_yaml", "config file without .yml/.yaml extension", config="txt",
                needles=(".yml or .yaml",)),
     ConfigCase("unknown_section", "unknown top-level section", edit=("", "\nTrainn:\n  foo: 1\n"),
@@ -95,6 +97,13 @@ CONFIG_CASES: Tuple[ConfigCase, ...] = (
                needles=("Train.loader.batch_size_per_card",)),
     ConfigCase("batch_size_float", "batch_size_per_card: 1.5", ("Train.loader.batch_size_per_card=1.5",),
                needles=("Train.loader.batch_size_per_card",)),
+    ConfigCase("eval_batch_with_keep_ratio_resize", "Eval batch 2 with a keep-ratio DetResizeForTest (images of "
+               "different sizes cannot be stacked)", edit=("image_shape: [64, 64]", "limit_side_len: 64"),
+               needles=("Eval.loader.batch_size_per_card", "DetResizeForTest", "set batch_size_per_card to 1")),
+    ConfigCase("empty_save_model_dir", "Global.save_model_dir: '' (would write into the current folder)",
+               ("Global.save_model_dir=''",), needles=("Global.save_model_dir", "is empty")),
+    ConfigCase("unknown_algorithm", "Architecture.algorithm: EAST (would train a DBNet under another name)",
+               ("Architecture.algorithm=EAST",), needles=("Architecture.algorithm", "DB, DB++")),
     ConfigCase("seed_string", "Global.seed: abc", ("Global.seed=abc",), needles=("Global.seed",)),
     ConfigCase("transform_args_not_mapping", "transform arguments are a list", (
         "Train.dataset.transforms.3.EastRandomCropData=[1,2]",), needles=("EastRandomCropData", "mapping")),
@@ -236,6 +245,16 @@ SCENARIOS: Tuple[Scenario, ...] = (
              "a transform raising an unexpected exception (MemoryError) with num_workers: 0",
              "raised in the main process even under policy skip (never skipped, no hang), naming `label_file:line`",
              "test_bad_inputs.py::test_unexpected_sample_exception_does_not_hang"),
+    Scenario("data_error_mid_training", "bad inputs", "an image that fails only when decoded, met at step 3 "
+             "(policy fail)", "exit 1 naming `label_file:line`; `latest` saved at step 2 first (metrics.jsonl "
+             "`stop` event, reason data_error)", "test_bad_inputs.py::test_data_error_during_training_saves_latest_first"),
+    Scenario("label_checked_at_start", "bad inputs", "a bad label (a `true` among the coordinates, cut JSON) on "
+             "lines 4 and 6 of a label file", "DataError naming line 4 when the loader is built, before any batch",
+             "../data/test_loader.py::test_every_label_is_checked_before_the_first_batch"),
+    Scenario("batch_cannot_be_made", "bad inputs", "samples of different sizes in one batch (collate fails in the "
+             "loader thread, 0 workers, or a worker process, 1 worker)", "LoaderError in the main process within "
+             "seconds naming the key and shapes and `Eval.loader.batch_size_per_card`; no hang",
+             "../data/test_loader.py::test_a_batch_that_cannot_be_made_ends_the_pass_with_an_error"),
     Scenario("eval_tool_skip", "evaluation", "unloadable Eval images, tools/eval.py policy skip",
              "every image counted (`images` = lines); an unloadable image scores as no detections, its GT counts; "
              "listed on stderr", "test_bad_inputs.py::test_eval_tool_never_drops_an_image"),
@@ -264,6 +283,23 @@ SCENARIOS: Tuple[Scenario, ...] = (
              "test_faults.py::test_dead_rank_stops_the_whole_job"),
     Scenario("launcher_killed", "kill / resume", "SIGKILL of paddle.distributed.launch only (its trainers survive)",
              "the trainers stop within 10 s", "test_faults.py::test_killed_launcher_leaves_no_trainer_behind"),
+    Scenario("signal_in_training_eval", "signals", "SIGTERM / SIGINT during an evaluation inside training "
+             "(1200 images at 512x512)", "exit 128+signal within 10 s, no traceback, `latest` saved, no partial "
+             "eval recorded", "test_signals.py::test_signal_during_training_evaluation_saves_latest_and_exits"),
+    Scenario("signal_in_eval_tool", "signals", "SIGTERM / SIGINT during tools/eval.py",
+             "exit 128+signal within 10 s, one line naming the signal, no traceback, no report",
+             "test_signals.py::test_signal_during_tools_eval_exits_quickly_without_traceback"),
+    Scenario("second_signal", "signals", "a second SIGTERM more than the 3 s grace period after the first, during "
+             "a long step", "aborts at once (exit 143 within 10 s), one line, no traceback, nothing saved",
+             "test_signals.py::test_second_signal_after_the_grace_period_aborts_at_once"),
+    Scenario("new_run_over_finished_run", "checkpoints", "tools/train.py and scripts/train.sh with a save_model_dir "
+             "holding an earlier run's checkpoints", "exit 2 before anything is written, naming the folder and "
+             "the ways out (Global.checkpoints, another save_model_dir, Global.overwrite=true); every file unchanged",
+             "test_overwrite.py::test_new_run_into_a_finished_run_is_refused"),
+    Scenario("resume_other_architecture", "checkpoints", "Global.checkpoints of a DBNet++ run under a DBNet config "
+             "(and the reverse), or without .pdopt / .states", "CheckpointError naming the entries / file; "
+             "Global.allow_partial_resume=true loads what fits",
+             "../test_checkpoint.py::test_resume_into_another_architecture_is_an_error_unless_partial"),
     Scenario("crash_between_files", "checkpoints", "crash while `latest` is being replaced (between renaming its "
              ".pdparams and .pdopt/.states)", "resume refuses a mixed checkpoint or sees a consistent one",
              "test_faults.py::test_crash_while_replacing_latest_leaves_a_consistent_checkpoint"),

@@ -294,3 +294,27 @@ def test_missing_prediction_counts_as_no_detections(rel, tmp_path):
     assert (res["precision"], res["recall"]) == (1.0, 0.5), res
     per_image = json.loads((tmp_path / "per_image.json").read_text())["per_sample"]
     assert set(per_image) == {"1", "2"} and per_image["2"]["gt_care"] == 1 and per_image["2"]["det_file"] is None
+
+
+@pytest.mark.slow
+def test_data_error_during_training_saves_latest_first(rel, clean_data, tmp_path):
+    """A sample that fails only when decoded (policy fail) stops the run naming its line, after saving the
+    steps done so far as 'latest' (the loader may reach the bad sample a batch early: it reads ahead)."""
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(clean_data, data)
+    lines = (data / "train.txt").read_text().splitlines()
+    bad = lines[4].split("\t")[0]  # the 5th sample: batch 3 (batch 2, no shuffling)
+    (data / bad).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then garbage
+    out = tmp_path / "out"
+    r = rel.run(rel.train_cmd(rel.overrides(data, out, "Train.loader.shuffle=false", "Global.eval_at_end=false")),
+                timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert f"{data / 'train.txt'}:5:" in r.stderr, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    states = rel.check_checkpoint(out / "latest")
+    steps = [e["global_step"] for e in rel.events(out / "metrics.jsonl") if e.get("event") == "train"]
+    assert states["global_step"] >= 1 and states["global_step"] == max(steps), (states, steps)  # every step done
+    stops = [e for e in rel.events(out / "metrics.jsonl") if e.get("event") == "stop"]
+    assert stops and stops[-1]["reason"] == "data_error" and stops[-1]["global_step"] == states["global_step"], stops

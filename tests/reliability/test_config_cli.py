@@ -25,6 +25,11 @@ def _train_tool(rel):
 def _config_path(case, rel, tmp_path):
     if case.config == "missing":
         return tmp_path / "missing.yml"
+    if case.config == "folder":
+        folder = tmp_path / "configs"
+        folder.mkdir()
+        shutil.copy(rel.CONFIG, folder / "tiny_det.yml")
+        return folder
     if case.config == "txt":
         path = tmp_path / "tiny_det.txt"
         shutil.copy(rel.CONFIG, path)

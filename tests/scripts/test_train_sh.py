@@ -153,5 +153,5 @@ def test_help_prints_the_whole_header(root_dir):
     p = _sh(root_dir, "--help")
     assert p.returncode == 0
     lines = p.stdout.splitlines()
-    assert lines[0].startswith("# Train a DBNet") and lines[-1].startswith("# Environment:")
+    assert lines[0].startswith("Train a DBNet") and lines[-1].startswith("Environment:")
     assert "set -euo" not in p.stdout

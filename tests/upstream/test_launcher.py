@@ -16,7 +16,7 @@ KINDS = ("db", "dbpp")
 
 def our_eval(cfg: dict, model) -> dict:
     """dbnetpp's evaluation of ``model`` with ``cfg``'s Eval data and PaddleOCR's metric protocol."""
-    import dbnetpp.builtins  # noqa: F401  (registers every module)
+    import dbnetpp.registered  # noqa: F401  (registers every module)
     from dbnetpp.data import build_dataloader
     from dbnetpp.engine import run_evaluation
     from dbnetpp.metrics import DetMetric

@@ -64,6 +64,11 @@ class DetResizeForTest:
         if args.get("image_shape") is not None:
             check_model_input_size(args["image_shape"], "image_shape", mode)
 
+    @staticmethod
+    def output_size_varies(args: Mapping[str, Any]) -> bool:
+        """Whether the output size depends on the input image (every mode but a fixed ``image_shape``)."""
+        return args.get("image_shape") is None or bool(args.get("keep_ratio"))
+
     def target_size(self, h: int, w: int):
         """``(resize_h, resize_w)`` for an ``h x w`` image."""
         if self.mode == "shape":

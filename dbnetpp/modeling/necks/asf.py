@@ -29,6 +29,7 @@ class ASFBlock(nn.Layer):
         Z     = conv3x3(X)                                   # [N, inter_channels, H, W] (with bias)
         A_sp  = sigmoid(conv1x1(relu(conv3x3(mean_c(Z)))))   # [N, 1, H, W]  spatial attention
         A     = sigmoid(conv1x1(Z + A_sp))                   # [N, S, H, W]  one weight map per level
+                                                             #   (gate_norm: sigmoid(BN(conv1x1(Z + A_sp))))
         out   = concat(A[:, i] * F_i for i in 1..S)          # [N, S*C, H, W]
 
     Args:
@@ -42,15 +43,23 @@ class ASFBlock(nn.Layer):
             backbone, against 0.06 from scratch) and with ``"kaiming"`` about 80 % of the attention
             values start saturated (``sigmoid' < 0.01``: no gradient) and about 40 % near 0, switching
             their level off; ``"zeros"`` avoids both (``tests/modeling/test_db_fpn.py``).
+        gate_norm: put a BatchNorm over the ``S`` gate logits before the sigmoid (not in PaddleOCR; adds
+            the parameters ``gate_norm.*``).  Trained from scratch with PaddleOCR's block, the logits grow
+            within a few dozen steps until nearly every attention value is saturated (``sigmoid' < 0.01``),
+            most of them near 0 or 1, and the levels switched off pass almost no gradient to the FPN and
+            the head; standardised logits keep the gate in its sensitive range unless the BatchNorm's scale
+            itself learns to grow (``tools/benchmark_asf.py`` measures both).
     """
 
     GATE_INITS = ("kaiming", "zeros")
 
     def __init__(self, in_channels: int, inter_channels: int, out_features_num: int = 4,
-                 gate_init: str = "kaiming"):
+                 gate_init: str = "kaiming", gate_norm: bool = False):
         super().__init__()
         if gate_init not in self.GATE_INITS:
             raise ValueError(f"gate_init must be one of {list(self.GATE_INITS)}, got {gate_init!r}")
+        if not isinstance(gate_norm, bool):
+            raise ValueError(f"gate_norm must be true or false, got {gate_norm!r}")
         self.in_channels = in_channels
         self.inter_channels = inter_channels
         self.out_features_num = out_features_num
@@ -66,6 +75,7 @@ class ASFBlock(nn.Layer):
             nn.Conv2D(inter_channels, out_features_num, 1, weight_attr=gate, bias_attr=False),
             nn.Sigmoid(),
         )
+        self.gate_norm = nn.BatchNorm2D(out_features_num) if gate_norm else None
 
     def forward(self, fuse_features: paddle.Tensor, features_list: Sequence[paddle.Tensor]) -> paddle.Tensor:
         """``fuse_features`` ``[N, in_channels, H, W]``; ``features_list`` the ``S`` levels it was
@@ -74,5 +84,11 @@ class ASFBlock(nn.Layer):
             raise ValueError(f"ASFBlock expects {self.out_features_num} feature maps, got {len(features_list)}")
         z = self.conv(fuse_features)
         spatial = self.spatial_scale(paddle.mean(z, axis=1, keepdim=True))
-        scores = self.channel_scale(spatial + z)
+        scores = self.gate_logits(z, spatial)
+        scores = nn.functional.sigmoid(scores)
         return paddle.concat([scores[:, i:i + 1] * feat for i, feat in enumerate(features_list)], axis=1)
+
+    def gate_logits(self, z: paddle.Tensor, spatial: paddle.Tensor) -> paddle.Tensor:
+        """The pre-sigmoid attention ``[N, S, H, W]`` from ``Z`` and ``A_sp``."""
+        logits = self.channel_scale[0](spatial + z)
+        return logits if self.gate_norm is None else self.gate_norm(logits)

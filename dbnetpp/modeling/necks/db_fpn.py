@@ -35,7 +35,16 @@ def check_fpn_channels(neck: str, in_channels: Sequence[int], out_channels: int)
 
 
 def _up(x: paddle.Tensor, factor: int) -> paddle.Tensor:
-    return F.interpolate(x, scale_factor=factor, mode="nearest")
+    """Nearest-neighbour upsampling by an integer ``factor``: ``[N, C, H, W] -> [N, C, fH, fW]`` with
+    ``out[..., f*h + i, f*w + j] = x[..., h, w]``.
+
+    The values of PaddleOCR's ``F.upsample(scale_factor=f, mode="nearest")``, written as a pixel repeat
+    (tile + reshape) so that an exported network holds no interpolation op: Paddle 3.3 stores that op's
+    ``scale`` as a float64 list, which paddle2onnx 2.1.0 rejects and Paddle Inference's oneDNN placement
+    cannot convert (Paddle #77757, #79749).
+    """
+    y = paddle.tile(x.unsqueeze([3, 5]), [1, 1, 1, factor, 1, factor])  # [N, C, H, f, W, f]
+    return y.flatten(2, 3).flatten(3, 4)
 
 
 @NECKS.register()
@@ -49,15 +58,17 @@ class DBFPN(nn.Layer):
        upsampled by 8, 4, 2 to 1/4 scale and concatenated as ``[p5, p4, p3, p2]``.
     4. With ``use_asf`` the concatenation goes through :class:`ASFBlock`; ``asf_gate_init`` is its
        ``gate_init`` (``kaiming``, PaddleOCR's default, or ``zeros``: an even fusion at the start,
-       recommended when the backbone is pretrained, see :class:`ASFBlock`).  PaddleOCR's DBFPN ignores
-       the key, so configs that set it stay loadable there.
+       recommended when the backbone is pretrained, see :class:`ASFBlock`); ``asf_gate_norm`` its
+       ``gate_norm`` (a BatchNorm on the gate logits, for training from scratch).  PaddleOCR's DBFPN
+       ignores both keys, so configs that set them stay loadable there (``asf_gate_norm`` adds weights
+       PaddleOCR's block has not).
 
     No BatchNorm or activation is used.  Input: four maps at strides 4/8/16/32 with channels
     ``in_channels``; output ``[N, out_channels, H/4, W/4]``.
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int = 256, use_asf: bool = False,
-                 asf_gate_init: str = "kaiming"):
+                 asf_gate_init: str = "kaiming", asf_gate_norm: bool = False):
         super().__init__()
         in_channels = check_fpn_channels("DBFPN", in_channels, out_channels)
         self.out_channels = out_channels
@@ -71,7 +82,7 @@ class DBFPN(nn.Layer):
         self.p3_conv = _conv(out_channels, out_channels // 4, 3)
         self.p2_conv = _conv(out_channels, out_channels // 4, 3)
         if use_asf:
-            self.asf = ASFBlock(out_channels, out_channels // 4, gate_init=asf_gate_init)
+            self.asf = ASFBlock(out_channels, out_channels // 4, gate_init=asf_gate_init, gate_norm=asf_gate_norm)
 
     def forward(self, features: List[paddle.Tensor]) -> paddle.Tensor:
         c2, c3, c4, c5 = features
