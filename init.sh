@@ -6,7 +6,7 @@
 #   PYTHON            python interpreter to use (default: python3; needs >= 3.9)
 #   VENV              virtualenv folder (default: .venv)
 #   PADDLE_PACKAGE    paddlepaddle | paddlepaddle-gpu (default: paddlepaddle-gpu when nvidia-smi sees a GPU)
-#   PADDLE_VERSION    default 2.6.2 (e.g. 3.3.1 for Hopper GPUs)
+#   PADDLE_VERSION    default 3.3.1; 2.6.2 stays supported (PaddleOCR 2.x deployments, the release/2.5 route)
 #   PADDLE_INDEX_URL  extra pip index for the Paddle wheel. Default for Paddle 3 on GPU (not on PyPI): Paddle's
 #                     index for the newest CUDA build the driver supports (nvidia-smi): cu129, cu126 or cu118
 #   INIT_DEV          1 (default) also installs test dependencies; 0 skips them
@@ -46,7 +46,7 @@ gpu_present() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/nu
 if [ -z "${PADDLE_PACKAGE:-}" ]; then
   if gpu_present; then PADDLE_PACKAGE=paddlepaddle-gpu; else PADDLE_PACKAGE=paddlepaddle; fi
 fi
-PADDLE_VERSION="${PADDLE_VERSION:-2.6.2}"
+PADDLE_VERSION="${PADDLE_VERSION:-3.3.1}"
 PADDLE_INDEX_URL="${PADDLE_INDEX_URL:-}"
 PADDLE_INDEX_NOTE=""
 if [ "$PADDLE_PACKAGE" = paddlepaddle-gpu ] && [[ "$PADDLE_VERSION" =~ ^([0-9]+)\. ]] && [ "${BASH_REMATCH[1]}" -ge 3 ] \
