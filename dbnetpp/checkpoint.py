@@ -50,8 +50,6 @@ def checkpoint_prefix(path: str) -> str:
     return path[: -len(".pdparams")] if path.endswith(".pdparams") else path
 
 
-_prefix = checkpoint_prefix
-
 
 def _read_paddle_file(path: str) -> Any:
     if not os.path.isfile(path):
@@ -71,7 +69,7 @@ def load_params(path: str) -> Dict[str, Any]:
     """
     if not path:
         raise CheckpointError("no weights path given")
-    file = _prefix(path) + ".pdparams"
+    file = checkpoint_prefix(path) + ".pdparams"
     params = _read_paddle_file(file)
     if not isinstance(params, Mapping):
         raise CheckpointError(f"{file}: expected a mapping of parameter names to arrays, "
@@ -231,7 +229,7 @@ def _file_digest(path: str) -> Dict[str, Any]:
 
 def read_states(prefix: str) -> Optional[Dict[str, Any]]:
     """The dict pickled in ``prefix.states`` (None if absent), our save record included."""
-    states_file = _prefix(prefix) + ".states"
+    states_file = checkpoint_prefix(prefix) + ".states"
     if not os.path.exists(states_file):
         return None
     try:
@@ -255,7 +253,7 @@ def verify_checkpoint(prefix: str, states: Optional[Mapping[str, Any]] = None,
     two saves after a crash between the renames), or when a ``.pdopt`` exists that the save
     did not write.
     """
-    prefix = _prefix(prefix)
+    prefix = checkpoint_prefix(prefix)
     states_file = prefix + ".states"
     if states is None:
         states = read_states(prefix)
@@ -294,7 +292,7 @@ def load_pretrained(model: paddle.nn.Layer, path: str, log: Callable[[str], Any]
     if path:
         verify_checkpoint(path, exts=(".pdparams",))
     params = load_params(path)
-    report = _apply(model, params, _prefix(path) + ".pdparams", allow_backbone=True)
+    report = _apply(model, params, checkpoint_prefix(path) + ".pdparams", allow_backbone=True)
     log(report.table())
     return report
 
@@ -315,7 +313,7 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None,
     loads what fits and logs the rest, as PaddleOCR does; to start a new run from weights, use
     ``Global.pretrained_model`` (:func:`load_pretrained`).
     """
-    prefix = _prefix(prefix)
+    prefix = checkpoint_prefix(prefix)
     saved_states = read_states(prefix)
     verify_checkpoint(prefix, saved_states)
     params = load_params(prefix)
@@ -475,7 +473,7 @@ def save_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None, states:
     :class:`CheckpointError` naming the path, removes the temporary files and leaves existing
     files untouched.
     """
-    prefix = _prefix(prefix)
+    prefix = checkpoint_prefix(prefix)
     try:
         payload = [(prefix + ".pdparams", _paddle_bytes(model.state_dict()))]
         if optimizer is not None:

@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, cwd_hint
 from .registry import (DATASETS, LOSSES, LR_SCHEDULERS, METRICS, OPTIMIZERS, POSTPROCESSES,
                        TRANSFORMS, BACKBONES, NECKS, HEADS, _suggest)
 
@@ -145,8 +145,7 @@ def load_yaml(path: str) -> Dict[str, Any]:
         raise ConfigError(f"-c names a folder, not a config file: {path}"
                           + (f" (it holds {shown})" if ymls else ""))
     if not os.path.isfile(path):
-        where = "" if os.path.isabs(path) else f" (relative to the current directory {os.getcwd()})"
-        raise ConfigError(f"config file not found: {path}{where}")
+        raise ConfigError(f"config file not found: {path}{cwd_hint(path)}")
     if os.path.splitext(path)[1] not in (".yml", ".yaml"):
         raise ConfigError("config must be a .yml or .yaml file", file=path)
     try:

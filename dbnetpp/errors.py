@@ -1,7 +1,14 @@
 """Exception types with messages that point at the offending file, line or key."""
 from __future__ import annotations
 
+import os
 from typing import Optional
+
+
+def cwd_hint(path: str) -> str:
+    """`` (relative to the current directory /x)`` for a relative ``path``, else ``""``: for messages about
+    paths that were not found."""
+    return "" if os.path.isabs(path) else f" (relative to the current directory {os.getcwd()})"
 
 
 class DBNetError(Exception):

@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 from paddle.io import Dataset
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, cwd_hint
 from ..registry import DATASETS
 from .label_file import parse_label_line, read_raw_lines
 from .transforms import create_transforms
@@ -326,10 +326,8 @@ class SimpleDataSet(Dataset):
         """
         if not os.path.isdir(self.data_dir):
             what = "is not a folder" if os.path.exists(self.data_dir) else "not found"
-            resolved = "" if os.path.isabs(self.data_dir) else \
-                f", resolved against the current directory {os.getcwd()}"
-            raise ConfigError(f"data_dir {what}: {os.path.abspath(self.data_dir)} ({self.data_dir!r}{resolved}; "
-                              f"the image paths of {', '.join(self.label_file_list)} are relative to it)",
+            raise ConfigError(f"data_dir {what}: {self.data_dir}{cwd_hint(self.data_dir)} (the image paths of "
+                              f"{', '.join(self.label_file_list)} are relative to it)",
                               key=f"{self.mode}.dataset.data_dir")
         errors: List[DataError] = []
         encode = next((t for t in getattr(self.transforms, "transforms", ()) if isinstance(t, DetLabelEncode)), None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import List, NamedTuple, Tuple, Union
 
-from ..errors import DataError
+from ..errors import DataError, cwd_hint
 
 BOM = b"\xef\xbb\xbf"
 
@@ -52,8 +52,7 @@ def read_raw_lines(path: str) -> List[Tuple[int, bytes]]:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        where = "" if os.path.isabs(path) else f" (relative to the current directory {os.getcwd()})"
-        raise DataError(f"label file not found{where}", path) from None
+        raise DataError(f"label file not found{cwd_hint(path)}", path) from None
     except IsADirectoryError:
         raise DataError("label file is a directory, expected a text file", path) from None
     except OSError as exc:

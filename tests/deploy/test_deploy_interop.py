@@ -108,7 +108,6 @@ def test_paddleocr_text_detection_gives_our_boxes(deploy_python, ppocrv3_export,
     assert r.returncode == 0, r.stderr[-4000:]
     theirs = json.loads(r.stdout.strip().splitlines()[-1])
     det = Detector(str(ppocrv3_export), threads=2)
-    total = 0
     diffs = []
     for path, got in zip(images, theirs):
         boxes, scores = det.detect(cv2.imread(path))

@@ -9,7 +9,6 @@ from typing import List, Sequence
 
 import paddle
 from paddle import nn
-import paddle.nn.functional as F
 
 from ...registry import NECKS
 from .asf import ASFBlock
