@@ -120,8 +120,12 @@ if [ "${INIT_DEV:-1}" = "1" ]; then
   if [[ "$PADDLE_VERSION" =~ ^([0-9]+)\. ]] && [ "${BASH_REMATCH[1]}" -ge 3 ]; then
     # requirements-dev.txt pins paddle2onnx 1.3.1 (reads Paddle 2 .pdmodel programs); Paddle 3's PIR
     # programs (inference.json) need paddle2onnx 2.x
-    # (-c: its dependencies must keep our pins; unconstrained, onnx-graphsurgeon pulls numpy 2)
-    [ "$(installed_version paddle2onnx)" = "2.1.0" ] || pipi -q paddle2onnx==2.1.0 onnx==1.17.0 -c requirements.txt
+    # (-c: its dependencies keep our pins). paddle2onnx 2.1 switches on polygraphy's auto-install, which
+    # pip-installs onnx-graphsurgeon at the first export, pulling numpy 2 into this venv: installed here,
+    # pinned, it is already present.
+    if [ "$(installed_version paddle2onnx)" != "2.1.0" ] || [ "$(installed_version onnx-graphsurgeon)" != "0.6.1" ]; then
+      pipi -q paddle2onnx==2.1.0 onnx==1.17.0 onnx-graphsurgeon==0.6.1 ml-dtypes==0.5.4 -c requirements.txt
+    fi
   fi
   # Reference implementations for parity tests (PaddleOCR 2.5.0.3, imgaug): --no-deps, since their own
   # pins (opencv-python, imgaug's old numpy) must not replace ours.
