@@ -50,6 +50,11 @@ def checkpoint_prefix(path: str) -> str:
     return path[: -len(".pdparams")] if path.endswith(".pdparams") else path
 
 
+def checkpoint_file(path: str, ext: str = ".pdparams") -> str:
+    """The ``ext`` file (``.pdparams``, ``.pdopt`` or ``.states``) of the checkpoint ``path``, which is
+    given as PaddleOCR accepts it: ``out/latest`` or ``out/latest.pdparams``."""
+    return checkpoint_prefix(path) + ext
+
 
 def _read_paddle_file(path: str) -> Any:
     if not os.path.isfile(path):
@@ -69,7 +74,7 @@ def load_params(path: str) -> Dict[str, Any]:
     """
     if not path:
         raise CheckpointError("no weights path given")
-    file = checkpoint_prefix(path) + ".pdparams"
+    file = checkpoint_file(path)
     params = _read_paddle_file(file)
     if not isinstance(params, Mapping):
         raise CheckpointError(f"{file}: expected a mapping of parameter names to arrays, "
@@ -229,7 +234,7 @@ def _file_digest(path: str) -> Dict[str, Any]:
 
 def read_states(prefix: str) -> Optional[Dict[str, Any]]:
     """The dict pickled in ``prefix.states`` (None if absent), our save record included."""
-    states_file = checkpoint_prefix(prefix) + ".states"
+    states_file = checkpoint_file(prefix, ".states")
     if not os.path.exists(states_file):
         return None
     try:
@@ -292,7 +297,7 @@ def load_pretrained(model: paddle.nn.Layer, path: str, log: Callable[[str], Any]
     if path:
         verify_checkpoint(path, exts=(".pdparams",))
     params = load_params(path)
-    report = _apply(model, params, checkpoint_prefix(path) + ".pdparams", allow_backbone=True)
+    report = _apply(model, params, checkpoint_file(path), allow_backbone=True)
     log(report.table())
     return report
 

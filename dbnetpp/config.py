@@ -23,75 +23,15 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import yaml
 
+from .engine.optim import check_optimizer_config
 from .errors import ConfigError, cwd_hint
-from .registry import (DATASETS, LOSSES, LR_SCHEDULERS, METRICS, OPTIMIZERS, POSTPROCESSES,
-                       TRANSFORMS, BACKBONES, NECKS, HEADS, _suggest)
+from .global_schema import GLOBAL_KEYS, check_global_values
+from .modeling.detector import check_architecture
+from .registry import (DATASETS, LOSSES, METRICS, POSTPROCESSES,
+                       TRANSFORMS, _suggest)
 
 SECTIONS = ("Global", "Architecture", "Loss", "Optimizer", "PostProcess", "Metric", "Train", "Eval")
 
-# Global keys: PaddleOCR's (all of them are accepted so upstream configs load), plus ours.
-# key -> (allowed python types, description).  ``None`` is always allowed (YAML empty value).
-_NUM = (int, float)
-GLOBAL_KEYS: Dict[str, tuple] = {
-    # PaddleOCR
-    "use_gpu": ((bool,), "train on GPU when the Paddle build has CUDA"),
-    "use_xpu": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "use_npu": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "use_mlu": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "epoch_num": ((int,), "number of epochs"),
-    "log_smooth_window": ((int,), "moving-average window of logged losses"),
-    "print_batch_step": ((int,), "log every N iterations"),
-    "save_model_dir": ((str,), "output directory"),
-    "save_epoch_step": ((int,), "save iter_epoch_N every N epochs"),
-    "eval_batch_step": ((list, int), "[start, every]: evaluate every N global steps after start"),
-    "cal_metric_during_train": ((bool,), "PaddleOCR key, accepted and ignored for detection"),
-    "pretrained_model": ((str,), "weights to initialise from (backbone-only or full)"),
-    "checkpoints": ((str,), "checkpoint to resume from"),
-    "save_inference_dir": ((str,), "export directory"),
-    "use_visualdl": ((bool,), "write VisualDL scalars"),
-    "infer_img": ((str,), "image or folder for inference tools"),
-    "save_res_path": ((str,), "where inference results are written"),
-    "distributed": ((bool,), "PaddleOCR key; set automatically"),
-    "seed": ((int,), "random seed"),
-    "use_amp": ((bool,), "automatic mixed precision"),
-    "amp_level": ((str,), "O1 or O2"),
-    "amp_dtype": ((str,), "float16 or bfloat16"),
-    "scale_loss": (_NUM, "initial loss scale for AMP"),
-    "use_dynamic_loss_scaling": ((bool,), "dynamic loss scaling for AMP"),
-    "amp_custom_black_list": ((list,), "ops kept in float32 under AMP"),
-    "amp_custom_white_list": ((list,), "ops run in low precision under AMP"),
-    "d2s_train_image_shape": ((list,), "PaddleOCR key, accepted and ignored"),
-    "debug": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "model_name": ((str,), "model name written to the export's inference.yml (PaddleX / PaddleOCR 3.x load a "
-                   "registered detection name, e.g. PP-OCRv3_mobile_det; default: chosen from the backbone)"),
-    "use_ema": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "ema_decay": (_NUM, "PaddleOCR key, accepted and ignored"),
-    "ema_decay_type": ((str,), "PaddleOCR key, accepted and ignored"),
-    "character_dict_path": ((str,), "PaddleOCR key, accepted and ignored"),
-    "max_text_length": ((int,), "PaddleOCR key, accepted and ignored"),
-    "use_space_char": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "uniform_output_enabled": ((bool,), "PaddleOCR key, accepted and ignored"),
-    "profiler_options": ((str,), "PaddleOCR key, accepted and ignored"),
-    # ours
-    "bad_sample_policy": ((str,), "'fail' (default) or 'skip': what a sample that fails to load does"),
-    "max_bad_steps": ((int,), "stop after this many consecutive non-finite losses (default 5)"),
-    "deterministic": ((bool,), "deterministic kernels and single-threaded loading for exact resume"),
-    "max_steps": ((int,), "stop after this many global steps (for smoke runs)"),
-    "log_dir": ((str,), "VisualDL directory (default <save_model_dir>/vdl)"),
-    "eval_at_end": ((bool,), "evaluate once more after the last epoch (default true)"),
-    "allow_partial_resume": ((bool,), "resume from Global.checkpoints even if entries are missing or unexpected, "
-                             "or the .pdopt / .states file is absent (default false: an error)"),
-    "overwrite": ((bool,), "train into a save_model_dir that holds a finished run (default false: an error)"),
-}
-
-ARCH_KEYS = ("model_type", "algorithm", "Transform", "Backbone", "Neck", "Head")
-ALGORITHMS = ("DB", "DB++")  # PaddleOCR's names for DBNet and DBNet++
-OPTIMIZER_KEYS = ("name", "beta1", "beta2", "epsilon", "momentum", "lr", "regularizer",
-                  "weight_decay", "clip_norm", "clip_norm_global", "use_nesterov")
-LR_KEYS = ("name", "learning_rate", "warmup_epoch", "warmup_start_lr", "end_lr", "power",
-           "factor", "epochs", "step_each_epoch", "gamma", "step_size", "decay_epochs", "values",
-           "last_epoch")
-REGULARIZER_KEYS = ("name", "factor")
 LOADER_KEYS = ("shuffle", "drop_last", "batch_size_per_card", "num_workers", "use_shared_memory",
                "persistent_workers", "prefetch_factor", "collate_fn", "compact_batches")
 DATASET_SECTION_KEYS = ("dataset", "loader", "sampler")
@@ -333,58 +273,21 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
     g = cfg.get("Global") or {}
     _check_keys(g, tuple(GLOBAL_KEYS), "Global", file)
     for k, v in g.items():
-        _check_type(v, GLOBAL_KEYS[k][0], f"Global.{k}", file)
-    _check_global_values(g, file)
+        _check_type(v, GLOBAL_KEYS[k].types, f"Global.{k}", file)
+    check_global_values(g, file)
 
-    arch = cfg.get("Architecture")
-    if arch is None:
+    if cfg.get("Architecture") is None:
         raise ConfigError("missing section 'Architecture'", key="Architecture", file=file)
-    _check_keys(arch, ARCH_KEYS, "Architecture", file)
-    if arch.get("model_type", "det") != "det":
-        raise ConfigError(f"only model_type 'det' is supported, got {arch.get('model_type')!r}",
-                          key="Architecture.model_type", file=file)
-    if arch.get("algorithm", "DB") not in ALGORITHMS:
-        raise ConfigError(f"must be one of {', '.join(ALGORITHMS)} (this project trains DBNet and DBNet++; the "
-                          f"ASF neck is DBFPN's use_asf), got {arch.get('algorithm')!r}",
-                          key="Architecture.algorithm", file=file)
-    if arch.get("Transform") is not None:
-        raise ConfigError("Transform modules are not supported for detection; leave it empty",
-                          key="Architecture.Transform", file=file)
-    if arch.get("Backbone") is None:
-        raise ConfigError("missing 'Backbone'", key="Architecture.Backbone", file=file)
-    _check_module(BACKBONES, arch.get("Backbone"), "Architecture.Backbone", file, injected=("in_channels",))
-    _check_module(NECKS, arch.get("Neck"), "Architecture.Neck", file, injected=("in_channels",))
-    _check_module(HEADS, arch.get("Head"), "Architecture.Head", file, injected=("in_channels",))
+    try:  # each section's rules live with its builder
+        check_architecture(cfg["Architecture"])
+        if cfg.get("Optimizer") is not None:
+            check_optimizer_config(cfg["Optimizer"])
+    except ConfigError as exc:
+        raise exc.with_context(file=file) from None
 
     _check_module(LOSSES, cfg.get("Loss"), "Loss", file)
     _check_module(POSTPROCESSES, cfg.get("PostProcess"), "PostProcess", file)
     _check_module(METRICS, cfg.get("Metric"), "Metric", file)
-
-    opt = cfg.get("Optimizer")
-    if opt is not None:
-        _check_keys(opt, OPTIMIZER_KEYS, "Optimizer", file)
-        if "name" in opt:
-            try:
-                OPTIMIZERS.get(opt["name"], where="Optimizer.name")
-            except ConfigError as exc:
-                raise exc.with_context(file=file) from None
-        lr = opt.get("lr")
-        if lr is not None:
-            _check_keys(lr, LR_KEYS, "Optimizer.lr", file)
-            if lr.get("name") is not None:
-                try:
-                    LR_SCHEDULERS.get(lr["name"], where="Optimizer.lr.name")
-                except ConfigError as exc:
-                    raise exc.with_context(file=file) from None
-            lr_value = lr.get("learning_rate")
-            if lr_value is not None and (not isinstance(lr_value, _NUM) or isinstance(lr_value, bool) or lr_value <= 0):
-                raise ConfigError(f"must be a positive number, got {lr_value!r}",
-                                  key="Optimizer.lr.learning_rate", file=file)
-        if opt.get("regularizer") is not None:
-            _check_keys(opt["regularizer"], REGULARIZER_KEYS, "Optimizer.regularizer", file)
-            if opt["regularizer"].get("name", "L2") not in ("L2", "L1", "L2Decay", "L1Decay"):
-                raise ConfigError("must be L2 or L1 (or PaddleOCR's L2Decay / L1Decay)",
-                                  key="Optimizer.regularizer.name", file=file)
 
     for split in ("Train", "Eval"):
         sec = cfg.get(split)
@@ -480,26 +383,3 @@ def _check_pipeline(items: List[tuple], split: str, file) -> None:
     if missing:
         raise ConfigError(f"KeepKeys must keep {', '.join(repr(k) for k in missing)} ({split} reads "
                           f"{', '.join(needed)}); got {keep_keys}", key=key, file=file)
-
-
-def _check_global_values(g: Mapping[str, Any], file):
-    def positive(key):
-        v = g.get(key)
-        if v is not None and v <= 0:
-            raise ConfigError(f"must be > 0, got {v!r}", key=f"Global.{key}", file=file)
-
-    for key in ("epoch_num", "save_epoch_step", "print_batch_step", "log_smooth_window", "max_bad_steps", "max_steps"):
-        positive(key)
-    ebs = g.get("eval_batch_step")
-    if isinstance(ebs, list):
-        if len(ebs) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ebs) or ebs[1] == 0:
-            raise ConfigError(f"must be [start_step, every_n_steps] with every_n_steps > 0, got {ebs!r}",
-                              key="Global.eval_batch_step", file=file)
-    elif isinstance(ebs, int) and ebs <= 0:
-        raise ConfigError(f"must be > 0, got {ebs!r}", key="Global.eval_batch_step", file=file)
-    pol = g.get("bad_sample_policy")
-    if pol is not None and pol not in ("fail", "skip"):
-        raise ConfigError(f"must be 'fail' or 'skip', got {pol!r}", key="Global.bad_sample_policy", file=file)
-    lvl = g.get("amp_level")
-    if lvl is not None and lvl not in ("O1", "O2"):
-        raise ConfigError(f"must be 'O1' or 'O2', got {lvl!r}", key="Global.amp_level", file=file)

@@ -6,16 +6,18 @@
 # With no CONFIG:
 #   * ICDAR2015 prepared (./train_data/icdar2015/text_localization/) or a GPU present:
 #     trains configs/det/det_mv3_db++_icdar15.yml;
-#   * otherwise: a CPU demo on a small synthetic dataset (generated, prepared, trained and evaluated
-#     in a few minutes); the last line it prints is a JSON object with precision, recall and hmean.
+#   * otherwise: a CPU demo on a small synthetic dataset (tools/demo.py: generated, prepared, trained and
+#     evaluated in a few minutes; its size is Global.demo_dataset of configs/det/cpu/demo_mv3_db.yml);
+#     the last line it prints is a JSON object with precision, recall and hmean.
 #
 # GPUS: auto (default: every GPU nvidia-smi lists, else CPU), cpu, or device ids such as 0,1,2,3.
 # Options:
 #   -c CONFIG              same as the positional CONFIG
 #   -o Key=value ...       PaddleOCR-style config overrides, passed to the trainer (several allowed)
 #   --scale-lr             apply the linear LR scaling rule: lr x (total batch / the config's reference
-#                          total batch), where the reference is `# reference_cards: N` in the config
-#   --ref-cards N          reference card count when the config does not state one
+#                          total batch), the reference being Global.reference_cards cards x the config's
+#                          batch_size_per_card (read after -o, so -o Global.reference_cards=N sets it)
+#   --ref-cards N          reference card count, in place of the config's Global.reference_cards
 #   --cpu-procs N          N CPU processes per node (gloo all-reduce), each with the config's batch.
 #                          Default on CPU: one process per core (Paddle's CPU kernels keep one core busy
 #                          per process), the config's batch split evenly over them, so the run trains
@@ -151,9 +153,9 @@ else
 fi
 
 # ---- batch / learning rate ------------------------------------------------------------------------
-# Reads batch_size_per_card, the learning rate and `# reference_cards: N` (after -o overrides).
+# Reads batch_size_per_card, the learning rate and Global.reference_cards (after -o overrides).
 INFO=$("$PY" - "$CONFIG" "${OVERRIDES[@]+"${OVERRIDES[@]}"}" <<'PYEOF'
-import re, sys
+import sys
 from dbnetpp.config import apply_overrides, load_yaml
 from dbnetpp.errors import ConfigError
 
@@ -163,21 +165,22 @@ try:
     bs_file = ((raw.get("Train") or {}).get("loader") or {}).get("batch_size_per_card")
     lr_file = ((raw.get("Optimizer") or {}).get("lr") or {}).get("learning_rate")
     cfg = apply_overrides(raw, opts, file=path)
+    ref_cards = (cfg.get("Global") or {}).get("reference_cards")
+    if ref_cards is not None and (isinstance(ref_cards, bool) or not isinstance(ref_cards, int) or ref_cards < 1):
+        raise ConfigError(f"must be a positive integer, got {ref_cards!r}", key="Global.reference_cards", file=path)
     from dbnetpp.engine.checks import check_output_dir
     check_output_dir(cfg.get("Global") or {})  # before a demo dataset is generated or a launcher started
 except ConfigError as exc:
     print(f"error={exc}".replace("\n", " "))
     sys.exit(0)
 lr_sec = (cfg.get("Optimizer") or {}).get("lr") or {}
-text = open(path, encoding="utf-8").read()
-m = re.search(r"^\s*#\s*reference_cards:\s*(\d+)\s*$", text, re.M)
 values = {
     "bs": ((cfg.get("Train") or {}).get("loader") or {}).get("batch_size_per_card", ""),
     "bs_file": bs_file if bs_file is not None else "",
     "lr": lr_sec.get("learning_rate", ""),
     "lr_file": lr_file if lr_file is not None else "",
     "lr_name": lr_sec.get("name") or "constant",
-    "ref_cards": m.group(1) if m else "",
+    "ref_cards": ref_cards if ref_cards is not None else "",
     "save_dir": (cfg.get("Global") or {}).get("save_model_dir") or "./output",
 }
 for k, v in values.items():
@@ -227,8 +230,8 @@ if [ -n "$LR" ]; then
     fi
   else
     say "linear LR rule  lr scales with total batch; $CONFIG states no reference card count"
-    say "                (add a '# reference_cards: N' comment or pass --ref-cards N to get the scaled value)"
-    [ "$SCALE_LR" = 0 ] || die "--scale-lr needs the reference card count: add '# reference_cards: N' to $CONFIG or pass --ref-cards N"
+    say "                (set Global.reference_cards: N in the config or pass --ref-cards N to get the scaled value)"
+    [ "$SCALE_LR" = 0 ] || die "--scale-lr needs the reference card count: set Global.reference_cards in $CONFIG (or -o Global.reference_cards=N) or pass --ref-cards N"
   fi
 else
   [ "$SCALE_LR" = 0 ] || die "--scale-lr: $CONFIG has no Optimizer.lr.learning_rate"
@@ -271,72 +274,20 @@ else
 fi
 
 # ---- demo -----------------------------------------------------------------------------------------
-banner() {
-  echo "=================================================================================================="
-  echo "  DEMO on SYNTHETIC data (no ICDAR2015 found at ./train_data/icdar2015, no GPU): a small CPU run that"
-  echo "  shows the whole pipeline works. Its precision/recall/hmean say nothing about ICDAR2015 accuracy."
-  echo "  To train on ICDAR2015 instead:"
-  echo "    python tools/prepare_icdar2015.py --src /path/to/icdar2015 --dst ./train_data/icdar2015/text_localization"
-  echo "    bash scripts/download_pretrained.sh mv3"
-  echo "    bash scripts/train.sh configs/det/det_mv3_db++_icdar15.yml      # GPUs are used when present"
-  echo "=================================================================================================="
-}
-
+# tools/demo.py generates and prepares the synthetic dataset, runs CMD, evaluates <save_model_dir>/latest
 if [ "$DEMO" = 1 ]; then
-  DEMO_ROOT=./train_data/synth_demo
-  D_TRAIN=${DEMO_TRAIN:-}; D_TEST=${DEMO_TEST:-}; D_SIZE=${DEMO_SIZE:-}
-  # defaults stated in the demo config as `# demo_dataset: train N test M size S`
-  read -r c_train c_test c_size < <(sed -nE 's/^#[[:space:]]*demo_dataset:[[:space:]]*train[[:space:]]+([0-9]+)[[:space:]]+test[[:space:]]+([0-9]+)[[:space:]]+size[[:space:]]+([0-9]+).*/\1 \2 \3/p' "$CONFIG" | head -n 1; echo)
-  D_TRAIN=${D_TRAIN:-${c_train:-64}}; D_TEST=${D_TEST:-${c_test:-16}}; D_SIZE=${D_SIZE:-${c_size:-256}}
-  GEN=("$PY" tools/make_synth_dataset.py --dst "$DEMO_ROOT/raw" --train "$D_TRAIN" --test "$D_TEST" --size "$D_SIZE" --seed 0 --force)
-  PREP=("$PY" tools/prepare_icdar2015.py --src "$DEMO_ROOT/raw" --dst "$DEMO_ROOT/text_localization" --force --no-progress)
-  EVAL_CKPT="${SAVE_DIR%/}/latest"
-  EVAL=("$PY" tools/eval.py -c "$CONFIG" -o "${ALL_OVR[@]}" "Global.checkpoints=$EVAL_CKPT")
-  banner
-  if [ "$DRY" = 1 ]; then
-    say "dry run; would run:"
-    show_cmd "${GEN[@]}"; show_cmd "${PREP[@]}"; show_cmd "${CMD[@]}"; show_cmd "${EVAL[@]}"
-    exit 0
-  fi
-  for tool in tools/make_synth_dataset.py tools/prepare_icdar2015.py tools/train.py tools/eval.py; do
-    [ -f "$tool" ] || die "$tool is missing from this checkout"
-  done
-  t0=$(date +%s)
-  say "[1/4] generating $D_TRAIN + $D_TEST synthetic ${D_SIZE}px images in $DEMO_ROOT/raw (ICDAR2015 layout)"
-  "${GEN[@]}" || die "synthetic data generation failed"
-  say "[2/4] converting to PaddleOCR label files in $DEMO_ROOT/text_localization"
-  "${PREP[@]}" || die "preparing the synthetic dataset failed"
-  say "[3/4] training $CONFIG on CPU"
-  "${CMD[@]}" || die "training failed (see the log above)"
-  say "[4/4] evaluating the saved model $EVAL_CKPT with tools/eval.py"
-  eval_out=$(mktemp)
-  trap 'rm -f "$eval_out"' EXIT
-  "${EVAL[@]}" 2>&1 | tee "$eval_out" || die "evaluation failed (see the log above)"
-  t1=$(date +%s)
-  banner
-  "$PY" - "$eval_out" "$((t1 - t0))" <<'PYEOF'
-import json, sys
-text = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
-metrics = None
-for line in reversed(text):
-    line = line.strip()
-    if line.startswith("{") and line.endswith("}"):
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if "hmean" in obj:
-            metrics = obj
-            break
-if metrics is None:
-    sys.exit("train.sh: ERROR: tools/eval.py printed no JSON line with precision/recall/hmean")
-p, r, h = (float(metrics[k]) for k in ("precision", "recall", "hmean"))
-secs = int(sys.argv[2])
-print(f"train.sh: demo (synthetic data) precision {p:.4f}  recall {r:.4f}  hmean {h:.4f}  in {secs // 60} min {secs % 60} s")
-print(json.dumps({"precision": round(p, 6), "recall": round(r, 6), "hmean": round(h, 6),
-                  "data": "synthetic demo", "seconds": secs}))
-PYEOF
-  exit $?
+  [ -f tools/demo.py ] || die "tools/demo.py is missing from this checkout"
+  DEMO_CMD=("$PY" tools/demo.py -c "$CONFIG" --data-root ./train_data/synth_demo --log-prefix train.sh)
+  [ -z "${DEMO_TRAIN:-}" ] || DEMO_CMD+=(--train "$DEMO_TRAIN")
+  [ -z "${DEMO_TEST:-}" ] || DEMO_CMD+=(--test "$DEMO_TEST")
+  [ -z "${DEMO_SIZE:-}" ] || DEMO_CMD+=(--size "$DEMO_SIZE")
+  DEMO_TAIL=()
+  [ ${#ALL_OVR[@]} -eq 0 ] || DEMO_TAIL=(-o "${ALL_OVR[@]}")
+  DEMO_TAIL+=(-- "${CMD[@]}")
+  say "demo            generate + prepare synthetic data, train, evaluate:"
+  show_cmd "${DEMO_CMD[@]}" "${DEMO_TAIL[@]}"
+  [ "$DRY" = 0 ] || DEMO_CMD+=(--dry-run)
+  exec "${DEMO_CMD[@]}" "${DEMO_TAIL[@]}"
 fi
 
 # ---- run ------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import numpy as np
 import paddle
 import pytest
 
-from dbnetpp.checkpoint import load_checkpoint, load_params, load_pretrained, save_checkpoint
+from dbnetpp.checkpoint import (checkpoint_file, checkpoint_prefix, load_checkpoint, load_params, load_pretrained,
+                                save_checkpoint)
 from dbnetpp.errors import CheckpointError
 from dbnetpp.modeling import build_model
 
@@ -41,6 +42,16 @@ def _assert_same(state, model, keys=None):
 def _logs():
     lines = []
     return lines, lines.append
+
+
+def test_checkpoint_path_with_or_without_pdparams():
+    """A checkpoint path is given as PaddleOCR accepts it, ``out/latest`` or ``out/latest.pdparams``."""
+    for given in ("out/latest", "out/latest.pdparams", Path("out/latest.pdparams")):
+        assert checkpoint_prefix(given) == "out/latest"
+        assert checkpoint_file(given) == "out/latest.pdparams"
+        assert checkpoint_file(given, ".pdopt") == "out/latest.pdopt"
+        assert checkpoint_file(given, ".states") == "out/latest.states"
+    assert checkpoint_prefix("out/latest.pdopt") == "out/latest.pdopt"  # only .pdparams is dropped
 
 
 def test_full_weights_round_trip_with_and_without_suffix(tmp_path):

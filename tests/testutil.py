@@ -1,4 +1,4 @@
-"""Test-only helper importable from every test folder (``tests/`` is on pytest's ``pythonpath``)."""
+"""Test-only helpers importable from every test folder (``tests/`` is on pytest's ``pythonpath``)."""
 from __future__ import annotations
 
 import importlib.util
@@ -7,6 +7,10 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Union
+
+from dbnetpp.jsonline import last_json_line, last_line_json
+
+__all__ = ["RAPIDOCR_V3_DET", "last_json_line", "last_line_json", "load_module", "rapidocr_v3_det_onnx"]
 
 RAPIDOCR_V3_DET = "rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx"
 """PP-OCRv3's mobile detector inside the test-only reference wheel rapidocr-onnxruntime==1.2.13."""

@@ -77,7 +77,7 @@ def _check_submission_boxes(cfg) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.opt)
-    from dbnetpp.engine import dist as D
+    from dbnetpp import dist as D
     from dbnetpp.evaluation import (build_report, eval_protocol, evaluate_config, final_line, resolve_weights,
                                     summary_lines, write_report, write_submission, write_visualisations)
 

@@ -8,7 +8,7 @@ file itself).  Writes ``OUTPUT_DIR/training_curves.png`` by default (the
 trainer draws the same figure when it ends) and prints its path.  Drawn with
 OpenCV, so no plotting library is needed.
 
-``--finetune`` draws test hmean against wall-clock minutes of ``tools/benchmark_finetune.py`` runs, each
+``--finetune`` draws test hmean against wall-clock minutes of ``benchmarks/finetune.py`` runs, each
 given as ``LABEL=FILE`` where FILE holds that tool's output (its last JSON line is read).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dbnetpp.jsonline import last_json_line
 
 
 def read_finetune_curves(specs: List[str]):
-    """``{label: (minutes, hmean)}`` from ``LABEL=FILE`` arguments (FILE: benchmark_finetune.py's output)."""
+    """``{label: (minutes, hmean)}`` from ``LABEL=FILE`` arguments (FILE: benchmarks/finetune.py's output)."""
     curves = {}
     for spec in specs:
         label, sep, file = spec.partition("=")
@@ -35,7 +35,7 @@ def read_finetune_curves(specs: List[str]):
         with open(file, encoding="utf-8") as f:
             result = last_json_line(f.read())
         if not result or not result.get("curve"):
-            raise ValueError(f"{file}: no benchmark_finetune.py result (a JSON line with a 'curve') in it")
+            raise ValueError(f"{file}: no benchmarks/finetune.py result (a JSON line with a 'curve') in it")
         curve = result["curve"]
         curves[f"{label}: {result['hmean']:.3f}"] = ([c["minutes"] for c in curve], [c["hmean"] for c in curve])
     return curves
@@ -46,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("output_dir", nargs="?", help="training output folder holding metrics.jsonl (or the file)")
     parser.add_argument("--out", default=None, help="PNG to write (default: OUTPUT_DIR/training_curves.png)")
     parser.add_argument("--finetune", nargs="+", metavar="LABEL=FILE",
-                        help="benchmark_finetune.py outputs to draw as test hmean against minutes")
+                        help="benchmarks/finetune.py outputs to draw as test hmean against minutes")
     args = parser.parse_args(argv)
     if args.finetune:
         if not args.out:

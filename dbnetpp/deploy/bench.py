@@ -1,4 +1,4 @@
-"""Timing helpers for ``tools/benchmark_infer.py``: engine candidates, tuning and per-stage timing.
+"""Timing helpers for ``benchmarks/infer.py``: engine candidates, tuning and per-stage timing.
 
 A *candidate* is one way of running a model (backend + settings).  :func:`tune` times every
 candidate on a few images and keeps the fastest; :func:`time_pipelines` then measures

@@ -23,7 +23,11 @@ from .settings import find_model_files, settings_from_config
 
 __all__ = ["ExportResult", "export_model", "FUSE_TOLERANCE"]
 
-FUSE_TOLERANCE = 1e-5  # max |P_folded - P| allowed on the check input
+# max |P_folded - P| allowed on the check input: the deployment tolerance of this project (ONNX Runtime vs
+# Paddle Inference is held to the same).  Folding is exact in real arithmetic; float32 rounding moves P by
+# < 1e-5 for the plain recipes and by ~2e-5 for DBNet++ with Neck.asf_gate_norm (the gate's BatchNorm
+# divides by a small standard deviation, so its folded 1x1 conv has large weights).
+FUSE_TOLERANCE = 1e-4
 _CHECK_SHAPE = (1, 3, 320, 448)
 
 

@@ -23,6 +23,10 @@ from typing import Any, Callable, ContextManager, Mapping, Optional
 import paddle
 
 from ..errors import ConfigError
+from ..global_schema import global_value
+
+
+FLOAT_DTYPES = (paddle.float32, paddle.float16, paddle.bfloat16, paddle.float64)
 
 
 @dataclass
@@ -45,11 +49,11 @@ def grad_norm(parameters) -> float:
 
 class Amp:
     def __init__(self, g: Mapping[str, Any], device: str, warn: Callable[[str], None]):
-        self.enabled = bool(g.get("use_amp"))
-        self.level = g.get("amp_level") or "O2"
-        self.dtype = g.get("amp_dtype") or "float16"
-        self.black = list(g.get("amp_custom_black_list") or [])
-        self.white = list(g.get("amp_custom_white_list") or [])
+        self.enabled = bool(global_value(g, "use_amp"))
+        self.level = global_value(g, "amp_level")
+        self.dtype = global_value(g, "amp_dtype")
+        self.black = list(global_value(g, "amp_custom_black_list"))
+        self.white = list(global_value(g, "amp_custom_white_list"))
         self.scaler: Optional[paddle.amp.GradScaler] = None
         self.skipped = 0  # steps without an update because of inf/nan gradients
         if not self.enabled:
@@ -68,8 +72,8 @@ class Amp:
             warn("Global.amp_dtype bfloat16 is not supported by this GPU; using float16")
             self.dtype = "float16"
         self.scaler = paddle.amp.GradScaler(
-            init_loss_scaling=float(g.get("scale_loss") or 1.0),
-            use_dynamic_loss_scaling=bool(g.get("use_dynamic_loss_scaling", False)))
+            init_loss_scaling=float(global_value(g, "scale_loss")),
+            use_dynamic_loss_scaling=bool(global_value(g, "use_dynamic_loss_scaling")))
 
     def describe(self) -> str:
         if not self.enabled:

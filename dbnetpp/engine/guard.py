@@ -16,7 +16,8 @@ activations clamp in the forward pass but not in the backward pass) is skipped
 the same way after the backward pass, before the update.  A bad step is
 reported with its samples (``img_path`` when the batch carries it, otherwise
 ``label_file:line``), and after ``max_bad_steps`` consecutive bad steps
-training stops with :class:`NonFiniteLossError`.
+training stops with :class:`NonFiniteLossError`.  :class:`~dbnetpp.engine.faults.Faults`
+keeps this guard with the run's other fault counts.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import contextlib
 import os
 import signal
 import time
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from ..errors import DBNetError
 
@@ -195,10 +196,25 @@ class BadStepGuard:
                 f"named above, or raise Global.max_bad_steps")
 
 
-def batch_paths(batch) -> List[str]:
+def batches_until_stop(loader: Iterable, stop: StopFlag, warn: Callable[[str], None] = print) -> Iterator:
+    """``loader``'s batches; after a stop request a failing loader (its workers got the signal too) just ends."""
+    it = iter(loader)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (RuntimeError, SystemError) as exc:
+            if not stop.requested:
+                raise
+            warn(f"data loading stopped after the signal ({type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}); saving the last completed step")
+            return
+        yield batch
+
+
+def batch_paths(batch: Mapping[str, Any]) -> List[str]:
     """Image paths carried by a batch (``img_path`` / ``img_paths``), if any."""
-    if not isinstance(batch, dict):
-        return []
     for key in ("img_path", "img_paths", "image_path"):
         value = batch.get(key)
         if value is None:

@@ -10,6 +10,7 @@ with skipped-sample counts), ``bad_step``, ``stop`` and ``end``.
 from __future__ import annotations
 
 import collections
+import datetime
 import json
 import logging
 import math
@@ -67,6 +68,58 @@ class SmoothedStats:
     def format(self) -> str:
         """``loss: 1.234567, loss_shrink_maps: ...``."""
         return ", ".join(f"{k}: {v:.6f}" for k, v in self.means().items())
+
+
+class StepTimes:
+    """Reader wait, batch cost (reader + step), samples and iterations since the last ``train`` log
+    line, and the last ``recent`` batch costs, from which the ETA is estimated."""
+
+    def __init__(self, recent: int = 50):
+        self.recent: Deque[float] = collections.deque(maxlen=recent)
+        self._start = time.time()
+        self.reset()
+
+    def reset(self) -> None:
+        self.reader, self.batch, self.samples, self.iters = 0.0, 0.0, 0, 0
+
+    def start(self) -> None:
+        """Before waiting for the next batch."""
+        self._start = time.time()
+
+    def loaded(self) -> None:
+        """The batch arrived."""
+        self.reader += time.time() - self._start
+
+    def stepped(self, samples: int) -> None:
+        """The step on the batch (of ``samples`` samples) is done."""
+        cost = time.time() - self._start
+        self.samples += samples
+        self.iters += 1
+        self.batch += cost
+        self.recent.append(cost)
+
+    def report(self, samples: float, remaining_steps: int) -> Dict[str, float]:
+        """``reader_cost`` and ``batch_cost`` per iteration, ``ips`` (``samples``: over all ranks),
+        ``avg_samples`` per iteration and ``eta_sec``; starts a new window."""
+        n = max(1, self.iters)
+        out = {"reader_cost": self.reader / n, "batch_cost": self.batch / n,
+               "ips": samples / self.batch if self.batch > 0 else 0.0, "avg_samples": samples / n,
+               "eta_sec": int(max(0, remaining_steps) * (sum(self.recent) / max(1, len(self.recent))))}
+        self.reset()
+        return out
+
+
+def train_line(epoch: int, epochs: int, step: int, lr: float, losses: str, cost: Mapping[str, float]) -> str:
+    """The ``train`` log line (PaddleOCR's): position, rate, smoothed losses, :meth:`StepTimes.report`."""
+    return (f"epoch: [{epoch}/{epochs}], global_step: {step}, lr: {lr:.6g}, "
+            f"{losses + ', ' if losses else ''}avg_reader_cost: {cost['reader_cost']:.5f} s, "
+            f"avg_batch_cost: {cost['batch_cost']:.5f} s, avg_samples: {cost['avg_samples']:g}, "
+            f"ips: {cost['ips']:.5f} samples/s, eta: {datetime.timedelta(seconds=cost['eta_sec'])}")
+
+
+def format_metrics(d: Mapping[str, Any]) -> str:
+    """``precision: 0.5, recall: ...`` (floats rounded to 6 digits) for the evaluation log lines."""
+    return ", ".join(f"{k}: {round(v, 6) if isinstance(v, float) else v}" for k, v in d.items())
 
 
 def _jsonable(v: Any) -> Any:

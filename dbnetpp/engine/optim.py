@@ -114,6 +114,8 @@ def check_optimizer_config(opt_cfg: Optional[Mapping[str, Any]], where: str = "O
     lr = opt_cfg.get("lr")
     if not isinstance(lr, Mapping):
         raise ConfigError("missing 'lr' section (at least {learning_rate: 0.001})", key=f"{where}.lr")
+    if lr.get("learning_rate") is not None:
+        _number(lr["learning_rate"], f"{where}.lr.learning_rate", positive=True)
     lr_args = {k: v for k, v in lr.items() if k != "name"}
     LR_SCHEDULERS.check_kwargs(lr.get("name") or "Const", lr_args, where=f"{where}.lr",
                                injected=("epochs", "step_each_epoch"))

@@ -10,11 +10,23 @@ keep those names and meanings and add what an exact resume needs:
 - ``lr_last_epoch``: position of the learning-rate schedule
 - ``rng``: Python / NumPy / Paddle generator states
 - ``amp_scaler``: dynamic loss-scaling state
+
+Checkpoints in the output folder: :data:`LATEST` (end of each epoch, a graceful
+stop, a data error), :data:`BEST` (best evaluation) and ``iter_epoch_N``
+(:func:`epoch_checkpoint`, every ``save_epoch_step`` epochs).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+LATEST = "latest"
+BEST = "best_accuracy"
+
+
+def epoch_checkpoint(epoch: int) -> str:
+    """Name of the checkpoint saved after ``epoch`` (``save_epoch_step``)."""
+    return f"iter_epoch_{epoch}"
 
 
 @dataclass
@@ -37,6 +49,26 @@ class TrainState:
             best.pop(k, None)
         return cls(epoch=int(states.get("epoch", 0)), iter_in_epoch=int(states.get("iter_in_epoch", 0) or 0),
                    global_step=int(states.get("global_step", 0) or 0), best=best)
+
+
+def resume_state(states: Dict[str, Any], steps_per_epoch: int, world_size: int, main_indicator: str,
+                 warn: Callable[[str], Any] = print) -> TrainState:
+    """Where a run resumes from a checkpoint's ``.states`` with ``steps_per_epoch`` iterations per
+    epoch on ``world_size`` ranks.  A stop in the middle of an epoch, written with another set-up,
+    resumes at the start of that epoch (with a warning); a completed epoch at the next one."""
+    st = TrainState.from_states(states)
+    if "global_step" not in states and "epoch" in states:  # older PaddleOCR checkpoints
+        st.global_step = int(states["epoch"]) * steps_per_epoch
+    st.best = {main_indicator: 0.0, **st.best}
+    saved_spe, saved_world = states.get("steps_per_epoch"), states.get("world_size")
+    if st.iter_in_epoch and (saved_spe != steps_per_epoch or saved_world != world_size):
+        warn(f"checkpoint was written with {saved_spe} iterations/epoch on {saved_world} rank(s), now "
+             f"{steps_per_epoch} on {world_size}: resuming at the start of epoch {st.epoch + 1} instead of "
+             f"iteration {st.iter_in_epoch}")
+        st.iter_in_epoch = 0
+    if st.iter_in_epoch >= steps_per_epoch:
+        st.epoch, st.iter_in_epoch = st.epoch + 1, 0
+    return st
 
 
 class SkipFirstBatches:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from .. import registered  # noqa: F401  (registers every module name)
 from ..data import build_dataloader
-from ..engine.dist import DistEnv
+from ..dist import DistEnv
 from ..errors import ConfigError
 from ..metrics.icdar_eval import check_protocol
 from ..modeling import build_model

@@ -7,8 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..metrics.icdar_eval import SampleResult
-
-COUNT_KEYS = ("gt_care", "det_care", "matched", "images")
+from ..metrics.samples import COUNT_KEYS
 
 
 def _points(polys: Sequence[np.ndarray], as_int: bool) -> List[List[List[float]]]:
@@ -46,6 +45,7 @@ class ImageRecord:
         return self.result.metrics()
 
     def counts(self) -> Dict[str, int]:
+        """This image's :data:`~dbnetpp.metrics.samples.COUNT_KEYS` counts (``images`` is 1)."""
         return {"gt_care": self.result.gt_care, "det_care": self.result.det_care,
                 "matched": self.result.matched, "images": 1}
 

@@ -5,7 +5,7 @@ import json
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from ..checkpoint import checkpoint_prefix
+from ..checkpoint import checkpoint_file
 from .gather import EvalResult
 
 
@@ -13,7 +13,7 @@ def build_report(result: EvalResult, *, protocol: str, config_file: Optional[str
                  weights_key: str, world_size: int, post_process: Mapping[str, Any], policy: str,
                  overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """Everything about one evaluation; ``per_image`` in dataset order."""
-    ckpt = checkpoint_prefix(checkpoint) + ".pdparams"
+    ckpt = checkpoint_file(checkpoint)
     return {
         "metrics": result.metrics,
         "counts": dict(result.counts),

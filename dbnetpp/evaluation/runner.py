@@ -1,27 +1,38 @@
-"""Evaluation of one rank's shard of the Eval set, keeping a record per image.
+"""Evaluation of one rank's shard of the Eval set: the one evaluation of training and ``tools/eval.py``.
 
-Same computation as :func:`dbnetpp.engine.run_evaluation` (model -> ``DBPostProcess`` ->
-ICDAR2015 matching of :mod:`dbnetpp.metrics.icdar_eval`), plus what a report needs:
+Each rank runs its shard of the Eval loader through the model (under ``autocast`` when given),
+``DBPostProcess`` and the ICDAR2015 matching of :mod:`dbnetpp.metrics.icdar_eval`, and keeps a
+record per image; :func:`~dbnetpp.evaluation.gather.merge_shards` then sums the integer counts
+(``gt_care``, ``det_care``, ``matched``, ``images``) over ranks and computes precision / recall /
+hmean once from the totals, as the ICDAR2015 protocol aggregates over the whole set (DB paper's
+evaluation, after PaddleOCR's DetMetric).  Training (``Trainer._evaluate``) stops there;
+``tools/eval.py`` also gathers the records for its report.
 
 * every image keeps its identity (dataset index, image path, ``label_file:line``), its
   detections and its matching, in an :class:`~dbnetpp.evaluation.records.ImageRecord`;
 * don't-care GT follows the protocol from the transcriptions when the batch carries
-  ``texts`` (official: ``###`` only; paddleocr: ``###`` and ``*``), else ``ignore_tags``;
-* an image that fails to load under the ``skip`` bad-sample policy is not dropped: its GT
-  is read from its label line and it is scored with no detections (``record.skipped``
-  says why).  A sample whose label line itself is unreadable has no GT to score; it is
-  returned in ``ShardResult.unscored``.
+  ``texts`` (official: ``###`` only; paddleocr: ``###`` and ``*``), else ``ignore_tags``
+  (:func:`dbnetpp.metrics.samples.gt_dont_care`);
+* an image that fails to load under the ``skip`` bad-sample policy is not dropped (that would
+  inflate recall): its GT is read from its label line and it is scored with no detections
+  (``record.skipped`` says why).  A sample whose label line itself is unreadable has no GT to
+  score; it is returned in ``ShardResult.unscored``.
 
 Batches are matched to dataset indices through the loader's batch sampler, which yields
 the ``(epoch, index)`` lists the loader loads, in order; a skipped sample is recognised by
 its ``label_file:line`` in ``batch["_skipped"]`` and the image paths of the others are
 checked against their label lines.
+
+A signal (``should_stop``, asked before each batch) ends this rank's pass within one batch;
+the shard is marked ``stopped`` and :func:`~dbnetpp.evaluation.gather.merge_shards`, where all
+ranks still meet, raises :class:`EvaluationInterrupted` on every rank.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -29,10 +40,16 @@ import paddle
 from ..data.label_file import parse_label_line, read_raw_lines
 from ..data.loader import SKIPPED_KEY, num_samples
 from ..data.transforms.det_label_encode import DetLabelEncode
-from ..engine.dist import unwrap
+from ..dist import unwrap
 from ..errors import DataError
-from ..metrics.icdar_eval import Sample, check_protocol, dont_care_text, evaluate_samples
+from ..metrics.icdar_eval import Sample, check_protocol, evaluate_samples
+from ..metrics.samples import gt_dont_care, polygons, to_numpy
 from .records import ImageRecord
+
+
+class EvaluationInterrupted(Exception):
+    """``should_stop`` became true on some rank during :func:`evaluate_shard` (a signal); raised on
+    every rank by :func:`~dbnetpp.evaluation.gather.merge_shards`."""
 
 
 @dataclass
@@ -44,6 +61,12 @@ class ShardResult:
     seconds_model: float = 0.0  # forward + post-process
     seconds_total: float = 0.0  # the whole pass, loading included
     batches: int = 0
+    stopped: bool = False  # should_stop ended the pass early: the records are incomplete
+
+    @property
+    def images_per_second(self) -> float:
+        """This rank's images (skipped ones scored too) per second of model + post-process time."""
+        return len(self.records) / self.seconds_model if self.seconds_model > 0 else 0.0
 
 
 class LabelLookup:
@@ -71,29 +94,6 @@ class LabelLookup:
         return entry.path, data["polys"], data["texts"]
 
 
-def _as_numpy(x) -> np.ndarray:
-    return x.numpy() if isinstance(x, paddle.Tensor) else np.asarray(x)
-
-
-def _polygons(polys) -> List[np.ndarray]:
-    if polys is None:
-        return []
-    if isinstance(polys, (list, tuple)):
-        return [np.asarray(_as_numpy(p), np.float64).reshape(-1, 2) for p in polys]
-    arr = _as_numpy(polys).astype(np.float64)
-    return [a.reshape(-1, 2) for a in arr] if arr.size else []
-
-
-def _dont_care(texts: Optional[Sequence[str]], tags, n: int, protocol: str) -> List[bool]:
-    if texts is not None:
-        flags = [dont_care_text(t, protocol) for t in texts]
-    else:
-        flags = [bool(t) for t in _as_numpy(tags).reshape(-1)] if tags is not None else []
-    if len(flags) != n:
-        raise ValueError(f"{n} GT polygons but {len(flags)} don't-care flags")
-    return flags
-
-
 def _failed_indices(indices: Sequence[int], skipped: Sequence[str], dataset) -> Dict[int, str]:
     """Which of ``indices`` the loader skipped, with the reason (matched on ``file:line: ``)."""
     out: Dict[int, str] = {}
@@ -113,12 +113,24 @@ def _failed_indices(indices: Sequence[int], skipped: Sequence[str], dataset) -> 
 
 
 def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str = "official", *,
-                   progress: Optional[Callable[[int], Any]] = None) -> ShardResult:
+                   progress: Optional[Callable[[int], Any]] = None,
+                   autocast: Optional[Callable[[], ContextManager]] = None,
+                   should_stop: Optional[Callable[[], bool]] = None) -> ShardResult:
     """Run this rank's shard of ``loader`` through ``model`` and ``post_process``; score each image.
 
-    ``loader`` is a :func:`dbnetpp.data.build_dataloader` Eval loader (its ``batch_sampler``
-    yields the ``(epoch, index)`` lists it loads); ``progress(n)`` is called after each batch
-    with the number of samples the batch covered (skipped ones included).
+    ``loader`` is a :func:`dbnetpp.data.build_dataloader` Eval loader: its ``batch_sampler``
+    yields the ``(epoch, index)`` lists it loads, its batches hold ``image`` ([N,3,H,W]),
+    ``shape`` ([N,4]: src_h, src_w, ratio_h, ratio_w), ``polys`` (per image [K,P,2]) and
+    ``ignore_tags`` (per image [K]), optionally ``texts`` and ``img_path``.  ``model`` may be
+    wrapped in ``paddle.DataParallel``; its train/eval mode is restored afterwards.
+    ``progress(n)`` is called after each batch with the number of samples the batch covered
+    (skipped ones included); the forward pass runs under ``autocast()`` when given (AMP).
+
+    ``should_stop`` is asked before each batch; once it is true this rank stops evaluating and
+    returns the shard with ``stopped`` set.  Nothing is collective here: every rank must still
+    pass its shard to :func:`~dbnetpp.evaluation.gather.merge_shards`, whose all-reduce carries
+    the flag, so a signal on one rank stops all of them without leaving a rank alone in a
+    collective.
     """
     check_protocol(protocol)
     dataset = loader.dataset
@@ -127,21 +139,26 @@ def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str =
     net = unwrap(model)
     was_training = net.training
     net.eval()
+    autocast = autocast or contextlib.nullcontext
     out = ShardResult()
     start = time.perf_counter()
     try:
         with paddle.no_grad():
             for b, batch in enumerate(loader):
+                if should_stop is not None and should_stop():
+                    out.stopped = True
+                    break
                 if b >= len(plan):
                     raise RuntimeError("the loader yielded more batches than its batch sampler planned")
-                out.records.extend(_evaluate_batch(net, batch, plan[b], post_process, protocol, lookup, dataset, out))
+                out.records.extend(_evaluate_batch(net, batch, plan[b], post_process, protocol, lookup, dataset, out,
+                                                   autocast))
                 out.batches += 1
                 if progress is not None:
                     progress(len(plan[b]))
     finally:
         if was_training:
             net.train()
-    if out.batches != len(plan):
+    if not out.stopped and out.batches != len(plan):
         raise RuntimeError(f"the loader yielded {out.batches} batches, its batch sampler planned {len(plan)}")
     out.seconds_total = time.perf_counter() - start
     return out
@@ -157,13 +174,13 @@ class _Pending(NamedTuple):
 
 
 def _evaluate_batch(net, batch: Mapping[str, Any], indices: List[int], post_process, protocol: str,
-                    lookup: LabelLookup, dataset, out: ShardResult) -> List[ImageRecord]:
+                    lookup: LabelLookup, dataset, out: ShardResult, autocast) -> List[ImageRecord]:
     failed = _failed_indices(indices, batch.get(SKIPPED_KEY) or [], dataset)
     good = [i for i in indices if i not in failed]
     n = num_samples(batch)
     if n != len(good):
         raise RuntimeError(f"batch holds {n} samples, expected {len(good)} (indices {indices}, skipped {failed})")
-    pending = _loaded(net, batch, good, post_process, protocol, lookup, out) if good else []
+    pending = _loaded(net, batch, good, post_process, protocol, lookup, out, autocast) if good else []
     pending += _not_loaded(failed, protocol, lookup, dataset, out)
     pending.sort(key=lambda p: p.index)
     results = evaluate_samples([p.sample for p in pending], protocol)
@@ -174,13 +191,14 @@ def _evaluate_batch(net, batch: Mapping[str, Any], indices: List[int], post_proc
 
 
 def _loaded(net, batch, good: List[int], post_process, protocol: str, lookup: LabelLookup,
-            out: ShardResult) -> List[_Pending]:
+            out: ShardResult, autocast) -> List[_Pending]:
     """Model + post-process on the batch's samples (dataset indices ``good``, in batch order)."""
     t0 = time.perf_counter()
     image = batch["image"]
-    preds = net(image if isinstance(image, paddle.Tensor) else paddle.to_tensor(image))
+    with autocast():
+        preds = net(image if isinstance(image, paddle.Tensor) else paddle.to_tensor(image))
     maps = preds["maps"] if isinstance(preds, Mapping) else preds
-    boxes = post_process({"maps": _as_numpy(maps.astype("float32"))}, _as_numpy(batch["shape"]))
+    boxes = post_process({"maps": to_numpy(maps.astype("float32"))}, to_numpy(batch["shape"]))
     out.seconds_model += time.perf_counter() - t0
     texts_b, paths_b = batch.get("texts"), batch.get("img_path")
     pending = []
@@ -189,9 +207,10 @@ def _loaded(net, batch, good: List[int], post_process, protocol: str, lookup: La
         if paths_b is not None and str(paths_b[k]) != entry.path:
             raise RuntimeError(f"batch sample {k} is {paths_b[k]}, expected {entry.path} "
                                f"({entry.file}:{entry.line})")
-        gt = _polygons(batch["polys"][k])
-        care = _dont_care(texts_b[k] if texts_b is not None else None, batch["ignore_tags"][k], len(gt), protocol)
-        det = [np.asarray(p).reshape(-1, 2) for p in boxes[k]["points"]]
+        gt = polygons(batch["polys"][k])
+        care = gt_dont_care(texts_b[k] if texts_b is not None else None, batch["ignore_tags"][k], len(gt), protocol,
+                            where=f"{entry.file}:{entry.line}: ")
+        det = polygons(boxes[k]["points"], dtype=None)  # the post-process' int corners, as detected
         pending.append(_Pending(idx, entry.path, f"{entry.file}:{entry.line}",
                                 Sample(gt=gt, gt_dont_care=care, det=det), list(boxes[k]["scores"]), None))
     return pending
@@ -209,7 +228,7 @@ def _not_loaded(failed: Dict[int, str], protocol: str, lookup: LabelLookup, data
             out.unscored.append({"label": f"{file}:{line}",
                                  "reason": f"{reason}; its label cannot be read either: {exc.raw_message}"})
             continue
-        gt = _polygons(polys)
-        care = _dont_care(texts, None, len(gt), protocol)
+        gt = polygons(polys)
+        care = gt_dont_care(texts, None, len(gt), protocol, where=f"{file}:{line}: ")
         pending.append(_Pending(idx, path, f"{file}:{line}", Sample(gt=gt, gt_dont_care=care, det=[]), [], reason))
     return pending

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Tuple
 
 import paddle
 
-from ..checkpoint import LoadReport, checkpoint_prefix, load_pretrained
+from ..checkpoint import LoadReport, checkpoint_file, load_pretrained
 from ..errors import CheckpointError, ConfigError
 from ..modeling.detector import training_only
 
@@ -30,7 +30,7 @@ def resolve_weights(cfg: Mapping[str, Any]) -> Tuple[str, str]:
         value = g.get(key)
         if value:
             path = str(value)
-            file = checkpoint_prefix(path) + ".pdparams"
+            file = checkpoint_file(path)
             if not os.path.isfile(file):
                 where = f"Global.{key}={path}"
                 raise CheckpointError(f"{file}: file not found ({where}; give the checkpoint prefix, e.g. "

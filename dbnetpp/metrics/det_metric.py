@@ -1,29 +1,18 @@
-"""``DetMetric``: ICDAR2015-style precision / recall / hmean accumulated over evaluation batches."""
+"""``DetMetric``: ICDAR2015-style precision / recall / hmean accumulated over evaluation batches.
+
+PaddleOCR's ``DetMetric`` interface (registered in METRICS; called once per batch, then
+:meth:`~DetMetric.get_metric`).  Polygons, don't-care flags and count keys come from
+:mod:`dbnetpp.metrics.samples`, the matching from :mod:`dbnetpp.metrics.icdar_eval`: the same
+code as the shard evaluation that training and ``tools/eval.py`` run
+(:func:`dbnetpp.evaluation.evaluate_shard`).
+"""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence
-
-import numpy as np
+from typing import Dict, Mapping, Optional, Sequence
 
 from ..registry import METRICS
-from .icdar_eval import (COUNT_KEYS, Sample, check_protocol, dont_care_text, evaluate_samples,
-                         metrics_from_counts)
-
-
-def _np(x) -> np.ndarray:
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        x = x.numpy()
-    return np.asarray(x)
-
-
-def _polygons(polys) -> List[np.ndarray]:
-    """``[N, P, 2]`` array or a list of ``[P_i, 2]`` -> list of float64 ``[P_i, 2]``."""
-    if polys is None:
-        return []
-    if isinstance(polys, np.ndarray) or hasattr(polys, "numpy"):
-        arr = _np(polys).astype(np.float64)
-        return [a.reshape(-1, 2) for a in arr] if arr.size else []
-    return [_np(p).astype(np.float64).reshape(-1, 2) for p in polys]
+from .icdar_eval import Sample, check_protocol, evaluate_samples, metrics_from_counts
+from .samples import COUNT_KEYS, gt_dont_care, polygons
 
 
 @METRICS.register()
@@ -36,9 +25,11 @@ class DetMetric:
             transcriptions are given, nothing skipped) or ``"paddleocr"`` (PaddleOCR's DetMetric:
             float coordinates, ``###`` and ``*`` don't-care, invalid polygons skipped).
 
-    Call it once per batch, then :meth:`get_metric`.  For distributed evaluation, all-reduce
-    :meth:`get_counts` across ranks and turn the sums into metrics with
-    :meth:`metric_from_counts` (see :func:`dbnetpp.metrics.all_reduce_counts`).
+    Call it once per batch, then :meth:`get_metric`.  For distributed evaluation, sum
+    :meth:`get_counts` over ranks (an all-reduce of the four integers, as
+    :func:`dbnetpp.evaluation.reduce_counts` does) and turn the sums into metrics with
+    :meth:`metric_from_counts`.  Training reads ``main_indicator`` (which result picks
+    ``best_accuracy``) and ``protocol`` (passed to the shard evaluation) from it.
     """
 
     def __init__(self, main_indicator: str = "hmean", protocol: str = "official"):
@@ -70,14 +61,10 @@ class DetMetric:
             raise ValueError(f"{len(preds)} predictions for a batch of {len(polys_b)} images")
         samples = []
         for i, pred in enumerate(preds):
-            gt = _polygons(polys_b[i])
-            if texts is not None:
-                care = [dont_care_text(t, self.protocol) for t in texts[i]]
-            else:
-                care = [bool(t) for t in _np(tags_b[i]).reshape(-1)]
-            if len(care) != len(gt):
-                raise ValueError(f"image {i}: {len(gt)} GT polygons but {len(care)} ignore tags/texts")
-            samples.append(Sample(gt=gt, gt_dont_care=care, det=_polygons(pred["points"])))
+            gt = polygons(polys_b[i])
+            care = gt_dont_care(texts[i] if texts is not None else None, tags_b[i], len(gt), self.protocol,
+                                where=f"image {i}: ")
+            samples.append(Sample(gt=gt, gt_dont_care=care, det=polygons(pred["points"])))
         for res in evaluate_samples(samples, self.protocol):
             self._counts[0] += res.gt_care
             self._counts[1] += res.det_care

@@ -17,7 +17,7 @@ Two variants, selected by ``protocol``:
 ``"paddleocr"`` PaddleOCR ``DetMetric`` (from MhLiao/DB): float coordinates, shapely areas,
     polygons that are not valid (self-intersecting, degenerate) are silently skipped,
     IoU = I / area(D u G).  Which GT is don't-care (``###`` only, or also ``*``) is decided by
-    the caller (see :func:`dont_care_text`).
+    the caller (see :func:`dbnetpp.metrics.samples.dont_care_text`).
 
 Speed comes from a bounding-box prefilter (only overlapping pairs are intersected) and from
 computing every candidate pair of every image in one vectorised shapely call.
@@ -25,7 +25,7 @@ computing every candidate pair of every image in one vectorised shapely call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 import shapely
@@ -33,23 +33,12 @@ import shapely
 PROTOCOLS = ("official", "paddleocr")
 IOU_CONSTRAINT = 0.5
 AREA_PRECISION_CONSTRAINT = 0.5
-COUNT_KEYS = ("gt_care", "det_care", "matched", "images")
 
 
 def check_protocol(protocol: str) -> str:
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown evaluation protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     return protocol
-
-
-def dont_care_text(text: Optional[str], protocol: str) -> bool:
-    """Whether a GT transcription marks a don't-care region under ``protocol``.
-
-    The official tool ignores only ``###``; PaddleOCR's ``DetLabelEncode`` also ``*``.
-    """
-    if text is None:
-        return False
-    return text == "###" or (protocol == "paddleocr" and text == "*")
 
 
 @dataclass

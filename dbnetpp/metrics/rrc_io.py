@@ -34,7 +34,8 @@ import numpy as np
 
 from ..data.icdar_gt import check_coordinate, decode_text, parse_gt_text
 from ..errors import DataError
-from .icdar_eval import check_protocol, dont_care_text
+from .icdar_eval import check_protocol
+from .samples import dont_care_text
 
 # Entry names, matched whole (``res_img_4.txt~`` or ``res_img_4.txt.bak`` is not a result file).
 GT_NAME = re.compile(r"gt_img_([0-9]+)\.txt")

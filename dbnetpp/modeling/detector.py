@@ -6,11 +6,15 @@ from typing import Any, Dict, Mapping, Optional
 import paddle
 from paddle import nn
 
-from ..config import ARCH_KEYS
 from ..errors import ConfigError
 from ..registry import BACKBONES, HEADS, NECKS, _suggest
 
-__all__ = ["DetModel", "build_model", "TRAINING_ONLY_PREFIXES", "training_only"]
+__all__ = ["DetModel", "build_model", "check_architecture", "ARCH_KEYS", "ALGORITHMS", "TRAINING_ONLY_PREFIXES",
+           "training_only"]
+
+ARCH_KEYS = ("model_type", "algorithm", "Transform", "Backbone", "Neck", "Head")
+ALGORITHMS = ("DB", "DB++")  # PaddleOCR's names for DBNet and DBNet++
+_MODULES = (("Backbone", BACKBONES), ("Neck", NECKS), ("Head", HEADS))
 
 TRAINING_ONLY_PREFIXES = ("head.thresh.",)
 """State-dict prefixes that the eval-mode network never uses: DBHead's threshold branch feeds only
@@ -58,13 +62,11 @@ def _section(arch: Mapping[str, Any], key: str, required: bool) -> Optional[Dict
     return dict(sec)
 
 
-def build_model(arch_cfg: Mapping[str, Any]) -> DetModel:
-    """Build a :class:`DetModel` from the YAML ``Architecture`` section.
-
-    Each module's ``in_channels`` is injected from the previous module's ``out_channels``
-    (3 for the backbone), as PaddleOCR does.  Unknown names or keys raise :class:`ConfigError`
-    naming ``Architecture.<Section>.<key>``.  ``arch_cfg`` is not modified.
-    """
+def check_architecture(arch_cfg: Any) -> None:
+    """Every rule of the ``Architecture`` section, without building anything: known keys,
+    ``model_type: det``, ``algorithm`` DB or DB++, no ``Transform``, a ``Backbone``, and each of
+    Backbone / Neck / Head a registered name with arguments its class accepts (``in_channels`` is
+    injected).  Raises :class:`ConfigError` naming ``Architecture.<key>``."""
     if not isinstance(arch_cfg, Mapping):
         raise ConfigError(f"must be a mapping, got {type(arch_cfg).__name__}", key="Architecture")
     for key in arch_cfg:
@@ -74,9 +76,32 @@ def build_model(arch_cfg: Mapping[str, Any]) -> DetModel:
     model_type = arch_cfg.get("model_type", "det")
     if model_type != "det":
         raise ConfigError(f"only model_type 'det' is supported, got {model_type!r}", key="Architecture.model_type")
+    if arch_cfg.get("algorithm", "DB") not in ALGORITHMS:
+        raise ConfigError(f"must be one of {', '.join(ALGORITHMS)} (this project trains DBNet and DBNet++; the "
+                          f"ASF neck is DBFPN's use_asf), got {arch_cfg.get('algorithm')!r}",
+                          key="Architecture.algorithm")
     if arch_cfg.get("Transform") is not None:
         raise ConfigError("Transform modules are not supported for detection; leave it empty",
                           key="Architecture.Transform")
+    for key, registry in _MODULES:
+        sec = _section(arch_cfg, key, required=key == "Backbone")
+        if sec is None:
+            continue
+        if "name" not in sec:
+            raise ConfigError(f"needs a 'name' key (one of: {', '.join(registry.names())})", key=f"Architecture.{key}")
+        registry.check_kwargs(sec["name"], {k: v for k, v in sec.items() if k != "name"},
+                              where=f"Architecture.{key}", injected=("in_channels",))
+
+
+def build_model(arch_cfg: Mapping[str, Any]) -> DetModel:
+    """Build a :class:`DetModel` from the YAML ``Architecture`` section (checked by
+    :func:`check_architecture` first).
+
+    Each module's ``in_channels`` is injected from the previous module's ``out_channels``
+    (3 for the backbone), as PaddleOCR does.  Unknown names or keys raise :class:`ConfigError`
+    naming ``Architecture.<Section>.<key>``.  ``arch_cfg`` is not modified.
+    """
+    check_architecture(arch_cfg)
     backbone = BACKBONES.build(_section(arch_cfg, "Backbone", True), where="Architecture.Backbone", in_channels=3)
     channels = backbone.out_channels
     neck_cfg = _section(arch_cfg, "Neck", False)

@@ -2,7 +2,6 @@
 PaddleOCR's settings, and every config trains one iteration on a tiny synthetic dataset."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import pytest
 
 from dbnetpp.config import load_config
 from dbnetpp.modeling import build_model
+
+from testutil import last_line_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yml"))
@@ -126,6 +127,6 @@ def test_trains_one_iteration(path, tiny_data, tiny_overrides, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = last_line_json(proc.stdout)
     assert summary["steps"] == 1 and summary["hmean"] is not None
     assert (out / "latest.pdparams").is_file()

@@ -7,7 +7,7 @@ import pytest
 from dbnetpp.config import apply_overrides, load_config, load_yaml, validate_config, yaml_load
 from dbnetpp.errors import ConfigError
 
-TINY = Path(__file__).resolve().parents[1] / "reliability" / "tiny_det.yml"
+TINY = Path(__file__).resolve().parents[1] / "fixtures" / "configs" / "tiny_det.yml"
 
 
 def _errors(*overrides):

@@ -15,6 +15,8 @@ from dbnetpp.data.transforms.decode_image import DecodeImage
 from dbnetpp.data.transforms.det_label_encode import DetLabelEncode
 from dbnetpp.errors import ConfigError, DataError
 
+from testutil import last_line_json
+
 BOX = {"transcription": "a,b", "points": [[1, 1], [9, 1], [9, 6], [1, 6]]}
 
 
@@ -265,7 +267,7 @@ def test_a_batch_that_cannot_be_made_ends_the_pass_with_an_error(tmp_path, worke
     r = subprocess.run([sys.executable, "-c", _CLASH, str(tmp_path), str(workers)], capture_output=True, text=True,
                        timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
     assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = last_line_json(r.stdout)
     assert "cannot stack key 'image' of shapes [(16, 32, 3), (16, 48, 3)]" in out["error"], out
     assert "Eval.loader.batch_size_per_card" in out["error"], out
     assert out["seconds"] < 30, out

@@ -2,7 +2,6 @@
 weights), helpers to run the tools as a user would."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from dbnetpp.config import load_config
 from dbnetpp.deploy.export import export_model
 from dbnetpp.modeling import build_model
 
-from testutil import load_module
+from testutil import last_line_json, load_module
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,23 +32,26 @@ LOW_THRESHOLDS = {"det_mv3_db": {"thresh": 0.5, "box_thresh": 0.5},
                   "det_mv3_dbpp": {"thresh": 0.52, "box_thresh": 0.52}}
 
 
+def _run_script(path: Path, args, cwd, timeout: int) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=timeout)
+
+
 def run_tool(script: str, *args: str, cwd=None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``tools/<script>`` with the test interpreter; returns the finished process."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, str(ROOT / "tools" / script), *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=timeout)
+    return _run_script(ROOT / "tools" / script, args, cwd, timeout)
+
+
+def run_benchmark(script: str, *args: str, cwd=None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``benchmarks/<script>`` with the test interpreter; returns the finished process."""
+    return _run_script(ROOT / "benchmarks" / script, args, cwd, timeout)
 
 
 def load_tool(script: str):
     """``tools/<script>`` as a module (for calling its ``main(argv)`` in-process)."""
     path = ROOT / "tools" / script
     return load_module(f"dbnetpp_tool_{path.stem}", path, fresh=True)
-
-
-def last_json(stdout: str) -> dict:
-    lines = [ln for ln in stdout.strip().splitlines() if ln.strip()]
-    assert lines, "no output"
-    return json.loads(lines[-1])
 
 
 def tiny_model(seed: int = 7):
@@ -119,8 +121,9 @@ class Helpers:
     ref_models = REF_MODELS
     low_thresholds = LOW_THRESHOLDS
     run_tool = staticmethod(run_tool)
+    run_benchmark = staticmethod(run_benchmark)
     load_tool = staticmethod(load_tool)
-    last_json = staticmethod(last_json)
+    last_json = staticmethod(last_line_json)  # the tools' last stdout line, one JSON object
     tiny_model = staticmethod(tiny_model)
     synthetic_image = staticmethod(synthetic_image)
     export_reference = staticmethod(export_reference)

@@ -166,3 +166,27 @@ def test_export_errors_are_clear(helpers, tmp_path, capsys):
     assert rc == 0, err
     with pytest.raises(ConfigError, match="inference.yml not found"):
         InferenceSettings.load(str(tmp_path))
+
+
+def test_asf_gate_norm_folds_within_the_deployment_tolerance(tmp_path, helpers):
+    """With Neck.asf_gate_norm the gate's BatchNorm (here with a trained-like small running variance, so
+    its folded 1x1 conv gets large weights) is folded into the gate's conv, and the exported program
+    matches the unfolded dygraph model within the deployment tolerance.  (The fine-tuned DBNet++ of the
+    README folds with a 1.8e-5 change of P, which is why FUSE_TOLERANCE is 1e-4, not 1e-5.)"""
+    from dbnetpp.deploy.export import FUSE_TOLERANCE
+
+    cfg = load_config(str(helpers.tiny_config))
+    cfg["Architecture"]["Neck"]["asf_gate_norm"] = True
+    paddle.seed(3)
+    model = build_model(cfg["Architecture"])
+    gate = model.neck.asf.gate_norm
+    gate._variance.set_value(np.full(gate._variance.shape, 2e-4, np.float32))  # a trained gate's scale
+    gate._mean.set_value(np.full(gate._mean.shape, 0.05, np.float32))
+    model.eval()
+    x = np.random.default_rng(4).standard_normal((1, 3, 128, 192)).astype(np.float32)
+    with paddle.no_grad():
+        want = model(paddle.to_tensor(x))["maps"].numpy()
+    res = export_model(model, cfg, str(tmp_path))
+    assert isinstance(model.neck.asf.gate_norm, paddle.nn.Identity)  # folded into the gate's 1x1 conv
+    assert res.fold_max_diff is not None and res.fold_max_diff <= FUSE_TOLERANCE
+    np.testing.assert_allclose(_engine(tmp_path)(x), want, atol=FUSE_TOLERANCE, rtol=0)

@@ -12,8 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
+from testutil import last_line_json
+
 ROOT = Path(__file__).resolve().parents[2]
-TINY_CONFIG = ROOT / "tests" / "fixtures" / "engine" / "tiny_db.yml"
+TINY_CONFIG = ROOT / "tests" / "fixtures" / "configs" / "tiny_det.yml"  # shared with tests/reliability
+# what the engine tests train with on top of it (before a test's own overrides, which win)
+ENGINE_OVERRIDES = ("Global.save_epoch_step=1", "Global.eval_batch_step=[2,3]", "Global.eval_at_end=true",
+                    "Global.seed=7", "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[96,96]",
+                    "Eval.loader.batch_size_per_card=1")
 
 
 def _draw_image(rng: np.random.Generator, h: int, w: int):
@@ -58,7 +64,7 @@ def tiny_data(tmp_path_factory) -> Path:
 def tiny_overrides(data: Path, out: Path, *extra: str) -> List[str]:
     return [f"Train.dataset.data_dir={data}", f"Train.dataset.label_file_list=[{data / 'train.txt'}]",
             f"Eval.dataset.data_dir={data}", f"Eval.dataset.label_file_list=[{data / 'test.txt'}]",
-            f"Global.save_model_dir={out}", *extra]
+            *ENGINE_OVERRIDES, f"Global.save_model_dir={out}", *extra]
 
 
 def train_cmd(overrides: List[str], nproc: int = 1, log_dir: Optional[Path] = None) -> List[str]:
@@ -77,12 +83,6 @@ def run_train(overrides: List[str], nproc: int = 1, log_dir: Optional[Path] = No
                           text=True, timeout=timeout)
 
 
-def last_json(stdout: str) -> dict:
-    lines = [ln for ln in stdout.strip().splitlines() if ln.strip()]
-    assert lines, "no output"
-    return json.loads(lines[-1])
-
-
 def read_events(path: Path) -> List[dict]:
     return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
@@ -95,7 +95,7 @@ class TrainCLI:
     overrides = staticmethod(tiny_overrides)
     cmd = staticmethod(train_cmd)
     run = staticmethod(run_train)
-    last_json = staticmethod(last_json)
+    last_json = staticmethod(last_line_json)  # the tools' last stdout line, one JSON object
     events = staticmethod(read_events)
 
 

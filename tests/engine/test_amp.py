@@ -10,8 +10,8 @@ import paddle
 import pytest
 
 from dbnetpp.config import load_config
+from dbnetpp.dist import unwrap
 from dbnetpp.engine.amp import Amp, AmpOverflow
-from dbnetpp.engine.dist import unwrap
 from dbnetpp.engine.guard import NonFiniteLossError
 from dbnetpp.engine.trainer import Trainer
 

@@ -1,7 +1,7 @@
 """The CPU core hint: CPU training in fewer processes than usable cores says how to use them all."""
 from __future__ import annotations
 
-from dbnetpp.engine.dist import cpu_cores_hint, usable_cores
+from dbnetpp.dist import cpu_cores_hint, usable_cores
 
 
 def test_hint_only_when_cores_are_left_idle():

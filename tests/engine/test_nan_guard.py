@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dbnetpp.config import load_config
-from dbnetpp.engine.dist import unwrap
+from dbnetpp.dist import unwrap
 from dbnetpp.engine.guard import NonFiniteLossError
 from dbnetpp.engine.trainer import Trainer
 

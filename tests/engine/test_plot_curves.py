@@ -1,4 +1,4 @@
-"""``tools/plot_log.py --finetune``: test hmean against minutes of several benchmark_finetune.py runs."""
+"""``tools/plot_log.py --finetune``: test hmean against minutes of several benchmarks/finetune.py runs."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dbnetpp.jsonline import last_json_line
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,11 +17,6 @@ def _result(path: Path, hmeans):
              for i, h in enumerate(hmeans)]
     path.write_text("fine-tuning ...\n  10.00 min  step 125 ...\n" + json.dumps({"hmean": max(hmeans), "curve": curve}) + "\n")
     return path
-
-
-def test_last_json_line_skips_other_lines():
-    assert last_json_line('a\n{"x": 1}\nnot json {\n{"y": 2}\n   \n') == {"y": 2}
-    assert last_json_line("no json here\n{broken") is None
 
 
 def test_finetune_curves_png(tmp_path):
@@ -45,4 +38,4 @@ def test_finetune_curves_png(tmp_path):
     nolabel.write_text("nothing\n")
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "plot_log.py"), "--finetune", f"x={nolabel}",
                           "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "no benchmark_finetune.py result" in bad.stderr
+    assert bad.returncode == 1 and "no benchmarks/finetune.py result" in bad.stderr

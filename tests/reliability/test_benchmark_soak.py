@@ -1,4 +1,4 @@
-"""``tools/benchmark_soak.py``: RSS summary maths, and a very short run of the real command."""
+"""``benchmarks/soak.py``: RSS summary maths, and a very short run of the real command."""
 from __future__ import annotations
 
 import shutil
@@ -10,7 +10,7 @@ from testutil import load_module
 
 
 def _tool(rel):
-    return load_module("reliability_soak_tool", rel.ROOT / "tools" / "benchmark_soak.py", fresh=True)
+    return load_module("reliability_soak_tool", rel.ROOT / "benchmarks" / "soak.py", fresh=True)
 
 
 def test_slope_and_summary(rel):
@@ -32,7 +32,7 @@ def test_short_soak_run_reports_json(rel, clean_data, tmp_path):
     shutil.copytree(clean_data, data)
     (data / "train.txt").rename(data / "train_icdar2015_label.txt")
     (data / "test.txt").rename(data / "test_icdar2015_label.txt")
-    r = rel.run([sys.executable, str(rel.ROOT / "tools" / "benchmark_soak.py"), "--minutes", "0.25",
+    r = rel.run([sys.executable, str(rel.ROOT / "benchmarks" / "soak.py"), "--minutes", "0.25",
                  "--interval", "0.5", "--config", str(rel.CONFIG), "--data", str(data), "--work", str(tmp_path / "w"),
                  "--eval-every", "4"], timeout=240)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

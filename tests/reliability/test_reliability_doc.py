@@ -10,16 +10,16 @@ from testutil import load_module
 
 
 def _tool(rel):
-    return load_module("reliability_doc_tool", rel.ROOT / "tools" / "gen_reliability_doc.py", fresh=True)
+    return load_module("reliability_doc_tool", rel.HERE / "gen_doc.py", fresh=True)
 
 
 @pytest.mark.smoke
 def test_reliability_doc_is_up_to_date(rel, rel_cases):
     tool = _tool(rel)
     doc = rel.ROOT / "docs" / "reliability.md"
-    assert doc.is_file(), "docs/reliability.md is missing: run python tools/gen_reliability_doc.py"
+    assert doc.is_file(), "docs/reliability.md is missing: run python tests/reliability/gen_doc.py"
     assert doc.read_text(encoding="utf-8") == tool.render(rel_cases), \
-        "docs/reliability.md is stale: run python tools/gen_reliability_doc.py"
+        "docs/reliability.md is stale: run python tests/reliability/gen_doc.py"
 
 
 def _functions(path):

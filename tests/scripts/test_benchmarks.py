@@ -1,8 +1,7 @@
-"""tools/benchmark_train.py, tools/benchmark_dist_equivalence.py and tools/benchmark_learning.py: they run
+"""benchmarks/train.py, benchmarks/dist_equivalence.py and benchmarks/learning.py: they run
 end to end on tiny inputs and print the promised JSON last line."""
 from __future__ import annotations
 
-import json
 import re
 import signal
 import subprocess
@@ -12,19 +11,17 @@ import time
 import pytest
 import yaml
 
+from testutil import last_line_json
+
 TINY = "configs/det/cpu/det_mv3_db++_tiny.yml"
-
-
-def _last_json(text: str) -> dict:
-    return json.loads(text.strip().splitlines()[-1])
 
 
 def test_benchmark_train_reports_throughput(root_dir, tiny_data, tiny_overrides, tmp_path):
     opts = [o for o in tiny_overrides(TINY, tiny_data, tmp_path / "unused") if o.startswith(("Train.", "Eval."))]
-    proc = subprocess.run([sys.executable, "tools/benchmark_train.py", "-c", TINY, "--steps", "2", "--warmup", "1",
+    proc = subprocess.run([sys.executable, "benchmarks/train.py", "-c", TINY, "--steps", "2", "--warmup", "1",
                            "-o", *opts], cwd=root_dir, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    res = _last_json(proc.stdout)
+    res = last_line_json(proc.stdout)
     assert res["steps"] == 2 and res["warmup_steps"] == 1 and res["batch_size_per_card"] == 2
     assert res["samples_per_s"] > 0 and 0 <= res["data_wait_fraction"] <= 1
     assert res["peak_rss_mb"] > 100
@@ -32,10 +29,10 @@ def test_benchmark_train_reports_throughput(root_dir, tiny_data, tiny_overrides,
 
 @pytest.mark.slow
 def test_dist_equivalence_two_processes_match_one(root_dir):
-    proc = subprocess.run([sys.executable, "tools/benchmark_dist_equivalence.py", "--steps", "2", "--size", "64"],
+    proc = subprocess.run([sys.executable, "benchmarks/dist_equivalence.py", "--steps", "2", "--size", "64"],
                           cwd=root_dir, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    res = _last_json(proc.stdout)
+    res = last_line_json(proc.stdout)
     assert res["passed"] and len(res["dist"]) == 2 and res["max_rel_diff"] <= 1e-4
     # the one-batch run differs (per-rank BatchNorm and loss normalisation): the check is sensitive enough
     assert res["max_rel_diff_vs_full"] > 1e-4
@@ -44,12 +41,12 @@ def test_dist_equivalence_two_processes_match_one(root_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("crop", [0, 96])
 def test_benchmark_learning_runs(root_dir, icdar_dir, tmp_path, crop):
-    proc = subprocess.run([sys.executable, "tools/benchmark_learning.py", "--data", str(icdar_dir), "--images", "1",
+    proc = subprocess.run([sys.executable, "benchmarks/learning.py", "--data", str(icdar_dir), "--images", "1",
                            "--batch", "1", "--size", "128x224", "--minutes", "0.25", "--eval-every", "2",
                            "--crop", str(crop), "--keep", str(tmp_path / "work")],
                           cwd=root_dir, capture_output=True, text=True, timeout=240)
     assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
-    res = _last_json(proc.stdout)
+    res = last_line_json(proc.stdout)
     assert res["images"] == 1 and res["care_boxes"] == 4 and res["steps"] >= 2 and res["crop"] == crop
     train_tf = [next(iter(t)) for t in yaml.safe_load((tmp_path / "work" / "config.yml").read_text())
                 ["Train"]["dataset"]["transforms"]]
@@ -61,7 +58,7 @@ def test_benchmark_learning_runs(root_dir, icdar_dir, tmp_path, crop):
 def test_benchmark_learning_reports_when_interrupted(root_dir, icdar_dir, tmp_path):
     """SIGTERM (or Ctrl-C) stops the trainer and still prints the evaluations so far; exit code 130."""
     work = tmp_path / "work"
-    proc = subprocess.Popen([sys.executable, "tools/benchmark_learning.py", "--data", str(icdar_dir), "--images", "1",
+    proc = subprocess.Popen([sys.executable, "benchmarks/learning.py", "--data", str(icdar_dir), "--images", "1",
                              "--batch", "1", "--size", "128x224", "--minutes", "10", "--eval-every", "2",
                              "--target", "1.01", "--keep", str(work)],
                             cwd=root_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,7 +72,7 @@ def test_benchmark_learning_reports_when_interrupted(root_dir, icdar_dir, tmp_pa
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
-    res = _last_json(out)
+    res = last_line_json(out)
     assert res["reached_target"] is False and res["steps"] >= 2 and 0 <= res["hmean"] <= 1
     assert "interrupted: best hmean" in out
     log = (work / "train.log").read_text()
@@ -85,18 +82,18 @@ def test_benchmark_learning_reports_when_interrupted(root_dir, icdar_dir, tmp_pa
 def test_benchmark_train_compares_process_counts(root_dir, tiny_data, tiny_overrides, tmp_path):
     """--compare-procs 1,2: the same total batch in one process, then split over two (gloo); both reported."""
     opts = [o for o in tiny_overrides(TINY, tiny_data, tmp_path / "unused") if o.startswith(("Train.", "Eval."))]
-    proc = subprocess.run([sys.executable, "tools/benchmark_train.py", "-c", TINY, "--steps", "2", "--warmup", "1",
+    proc = subprocess.run([sys.executable, "benchmarks/train.py", "-c", TINY, "--steps", "2", "--warmup", "1",
                            "--compare-procs", "1,2", "-o", *opts], cwd=root_dir, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    res = _last_json(proc.stdout)
+    res = last_line_json(proc.stdout)
     assert res["total_batch"] == 2 and [r["procs"] for r in res["runs"]] == [1, 2]
     one, two = res["runs"]
     assert (one["world_size"], one["batch_size_per_card"]) == (1, 2)
     assert (two["world_size"], two["batch_size_per_card"]) == (2, 1)
     assert one["speedup"] == 1.0 and two["speedup"] > 0 and two["samples_per_s"] > 0
     # a batch that cannot be split evenly is refused before anything runs
-    bad = subprocess.run([sys.executable, "tools/benchmark_train.py", "-c", TINY, "--steps", "1",
+    bad = subprocess.run([sys.executable, "benchmarks/train.py", "-c", TINY, "--steps", "1",
                           "--compare-procs", "1,3", "-o", *opts], cwd=root_dir, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "cannot be split evenly over 3" in bad.stderr
@@ -113,29 +110,29 @@ def test_benchmark_finetune_runs_end_to_end(root_dir, tiny_data, tmp_path):
     for split, label in (("Train", "train_icdar2015_label.txt"), ("Eval", "test_icdar2015_label.txt")):
         opts += [f"{split}.dataset.data_dir={tiny_data}", f"{split}.dataset.label_file_list=[{tiny_data / label}]"]
     work = tmp_path / "work"
-    proc = subprocess.run([sys.executable, "tools/benchmark_finetune.py", "-c", config, "--procs", "1",
+    proc = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", config, "--procs", "1",
                            "--minutes", "1", "--work", str(work), "-o", *opts],
                           cwd=root_dir, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    res = _last_json(proc.stdout)
+    res = last_line_json(proc.stdout)
     assert set(res) >= {"precision", "recall", "hmean", "minutes", "config", "curve"}
     assert res["config"] == config and res["reason"] == "finished" and 0 < res["minutes"] < 1
     assert res["curve"] and all(0 <= c["hmean"] <= 1 for c in res["curve"])
     assert any(re.match(r"\s*[\d.]+ min\s+step\s+\d+", line) for line in proc.stdout.splitlines())
     assert (work / "best_accuracy.pdparams").is_file()
     # the work folder now holds a run: a second run there is refused, nothing overwritten
-    again = subprocess.run([sys.executable, "tools/benchmark_finetune.py", "-c", config, "--work", str(work)],
+    again = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", config, "--work", str(work)],
                            cwd=root_dir, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "is not empty" in again.stderr
 
 
 def test_benchmark_asf_records_learning_statistics(root_dir, tiny_data):
     """DBNet / DBNet++ / DBNet++ with a zero gate, a few steps each: every statistic is reported."""
-    proc = subprocess.run([sys.executable, "tools/benchmark_asf.py", "--data-dir", str(tiny_data), "--images", "2",
+    proc = subprocess.run([sys.executable, "benchmarks/asf.py", "--data-dir", str(tiny_data), "--images", "2",
                            "--steps", "2", "--every", "1", "--size", "128x128", "--batch", "1"],
                           cwd=root_dir, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    res = _last_json(proc.stdout)
+    res = last_line_json(proc.stdout)
     assert set(res["final"]) == {"dbnet", "dbnet++", "dbnet++zero"}
     plain, asf, zero = res["final"]["dbnet"], res["final"]["dbnet++"], res["final"]["dbnet++zero"]
     assert plain["grad_neck.asf"] == 0 and "gate_std" not in plain
@@ -143,6 +140,6 @@ def test_benchmark_asf_records_learning_statistics(root_dir, tiny_data):
     assert {f"level{i}_weight" for i in range(4)} <= set(asf)
     first_zero = next(r for r in res["records"] if r["variant"] == "dbnet++zero")
     assert first_zero["step"] == 1 and first_zero["gate_std"] == 0.0 and first_zero["level0_weight"] == 0.5
-    bad = subprocess.run([sys.executable, "tools/benchmark_asf.py", "--data-dir", str(tiny_data / "none")],
+    bad = subprocess.run([sys.executable, "benchmarks/asf.py", "--data-dir", str(tiny_data / "none")],
                          cwd=root_dir, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "label file not found" in bad.stderr

@@ -1,11 +1,12 @@
 """scripts/eval.sh: command construction, weights selection, and a real evaluation of a checkpoint."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from testutil import last_line_json
 
 TINY = "configs/det/cpu/det_mv3_db++_tiny.yml"
 
@@ -46,5 +47,5 @@ def test_evaluates_a_trained_checkpoint(root_dir, tiny_data, tiny_overrides, tmp
     eval_opts = [o for o in opts if o.startswith("Eval.")]
     p = _sh(root_dir, "eval.sh", TINY, "cpu", "--ckpt", str(out / "latest"), "--no-progress", "-o", *eval_opts)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res = last_line_json(p.stdout)
     assert res["images"] == 1 and 0 <= res["hmean"] <= 1 and res["gt_care"] > 0

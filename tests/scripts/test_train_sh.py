@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,7 +98,10 @@ def test_missing_config_and_scale_lr_without_reference(root_dir, tmp_path):
     p = _sh(root_dir, "configs/det/nope.yml", "--dry-run")
     assert p.returncode == 2 and "config file not found: configs/det/nope.yml" in p.stderr
     cfg = tmp_path / "noref.yml"
-    cfg.write_text((root_dir / MV3).read_text().replace("# reference_cards: 4", ""))
+    text = (root_dir / MV3).read_text()
+    noref = re.sub(r"^  reference_cards: .*\n", "", text, flags=re.M)
+    assert noref != text  # Global.reference_cards removed
+    cfg.write_text(noref)
     p = _sh(root_dir, str(cfg), "cpu", "--scale-lr", "--dry-run")
     assert p.returncode == 2 and "--ref-cards N" in p.stderr
     p = _sh(root_dir, str(cfg), "cpu", "--scale-lr", "--ref-cards", "2", "--dry-run")
@@ -105,8 +109,18 @@ def test_missing_config_and_scale_lr_without_reference(root_dir, tmp_path):
 
 
 def test_every_recipe_states_its_reference_card_count(root_dir):
+    from dbnetpp.config import load_config
+
     for path in sorted((root_dir / "configs").rglob("*.yml")):
-        assert re.search(r"^# reference_cards: \d+$", path.read_text(), re.M), path
+        ref = load_config(str(path))["Global"].get("reference_cards")
+        assert isinstance(ref, int) and not isinstance(ref, bool) and ref > 0, path
+
+
+def test_reference_cards_is_read_after_overrides(root_dir):
+    p = _sh(root_dir, MV3, "cpu", "--scale-lr", "--dry-run", "-o", "Global.reference_cards=2")
+    assert p.returncode == 0 and "0.001 x 16 / 32 = 0.0005" in p.stdout
+    p = _sh(root_dir, MV3, "cpu", "--dry-run", "-o", "Global.reference_cards=0")
+    assert p.returncode == 2 and "Global.reference_cards" in p.stderr and "positive integer" in p.stderr
 
 
 def test_no_arguments_picks_demo_or_icdar(root_dir):
@@ -126,6 +140,28 @@ def test_no_arguments_picks_demo_or_icdar(root_dir):
     # with GPUs given, no CONFIG means the DBNet++ ICDAR2015 recipe
     p = _sh(root_dir, "0,1", "--dry-run")
     assert p.returncode == 0 and "training configs/det/det_mv3_db++_icdar15.yml" in p.stdout
+
+
+def test_demo_dry_run_without_icdar(root_dir, tmp_path):
+    """The demo branch (tools/demo.py) in a checkout without ICDAR2015: scripts/ copied, the rest linked."""
+    shutil.copytree(root_dir / "scripts", tmp_path / "scripts")
+    for name in ("configs", "tools"):
+        (tmp_path / name).symlink_to(root_dir / name)
+    p = _sh(tmp_path, "cpu", "--dry-run", env={"DEMO_TRAIN": "8"})
+    assert p.returncode == 0, p.stderr
+    assert "DEMO on SYNTHETIC data" in p.stdout and "tools/demo.py -c configs/det/cpu/demo_mv3_db.yml" in p.stdout
+    cmds = p.stdout.split("would run:")[1].splitlines()[1:]
+    assert len(cmds) == 4, p.stdout
+    gen, prep, train, evaluate = cmds
+    # DEMO_TRAIN overrides Global.demo_dataset (train 192 test 24 size 256) of the demo config
+    assert "tools/make_synth_dataset.py --dst ./train_data/synth_demo/raw --train 8 --test 24 --size 256" in gen
+    assert "--src ./train_data/synth_demo/raw --dst ./train_data/synth_demo/text_localization" in prep
+    assert "tools/train.py -c configs/det/cpu/demo_mv3_db.yml -o Global.use_gpu=False" in train
+    assert "Train.dataset" not in train  # the config already reads ./train_data/synth_demo
+    assert evaluate.endswith("Global.checkpoints=./output/demo_mv3_db/latest")
+    assert not (tmp_path / "train_data").exists()
+    p = _sh(tmp_path, "cpu", "--dry-run", env={"DEMO_SIZE": "x"})
+    assert p.returncode == 2 and "--size" in p.stderr
 
 
 def test_cpu_default_is_one_process_per_core_with_the_batch_split(root_dir):

@@ -2,7 +2,6 @@
 overwrite protection."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,8 @@ import numpy as np
 import pytest
 
 from dbnetpp.data.icdar_gt import read_gt_file
+
+from testutil import last_line_json
 
 TRAIN, TEST, SIZE = 5, 3, "192x160"
 
@@ -43,7 +44,7 @@ def test_layout_and_summary(dataset):
     expected |= {f"ch4_test_images/img_{k}.jpg" for k in range(1, TEST + 1)}
     expected |= {f"Challenge4_Test_Task1_GT/gt_img_{k}.txt" for k in range(1, TEST + 1)}
     assert set(files) == expected | {"synth_info.json"}
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = last_line_json(proc.stdout)
     assert summary["train_images"] == TRAIN and summary["test_images"] == TEST
     assert summary["size"] == [192, 160]
     for split, gt_dir in (("train", "ch4_training_localization_transcription_gt"), ("test", "Challenge4_Test_Task1_GT")):

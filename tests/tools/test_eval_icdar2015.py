@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from testutil import last_line_json
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "eval_icdar2015.py"
 
@@ -39,8 +41,7 @@ def test_cli_east_official_numbers_and_json(refdet_dir, tmp_path):
     proc = subprocess.run([sys.executable, str(TOOL), "--gt", str(refdet_dir / "official_test_gt.zip"),
                            "--det", str(refdet_dir / "east_res.zip"), "--json", str(out_json)],
                           capture_output=True, text=True, check=True, cwd=ROOT)
-    lines = proc.stdout.strip().splitlines()
-    last = json.loads(lines[-1])
+    last = last_line_json(proc.stdout)
     assert (round(last["precision"], 4), round(last["recall"], 4), round(last["hmean"], 4)) == (0.8466, 0.7732, 0.8083)
     assert "precision: 0.8466" in proc.stdout and "hmean:     0.8083" in proc.stdout
     saved = json.loads(out_json.read_text())
@@ -58,7 +59,7 @@ def test_folder_and_label_file_inputs_give_the_same_numbers(refdet_dir, tmp_path
     with zipfile.ZipFile(refdet_dir / "pixellink_res.zip") as z:
         z.extractall(det_dir)
     rc, out, _ = _run(capsys, "--gt", gt_dir, "--det", det_dir)
-    assert rc == 0 and json.loads(out.splitlines()[-1])["hmean"] == pytest.approx(0.8352, abs=5e-5)
+    assert rc == 0 and last_line_json(out)["hmean"] == pytest.approx(0.8352, abs=5e-5)
 
     # PaddleOCR label files: GT with transcriptions, detections as infer_det writes them
     gt_lines, det_lines = [], []
@@ -81,11 +82,11 @@ def test_folder_and_label_file_inputs_give_the_same_numbers(refdet_dir, tmp_path
     (tmp_path / "gt_label.txt").write_text("\n".join(gt_lines) + "\n")
     (tmp_path / "det_label.txt").write_text("\n".join(det_lines) + "\n")
     rc, out, _ = _run(capsys, "--gt", tmp_path / "gt_label.txt", "--det", tmp_path / "det_label.txt")
-    last = json.loads(out.splitlines()[-1])
+    last = last_line_json(out)
     assert rc == 0 and (round(last["precision"], 4), round(last["recall"], 4)) == (0.8552, 0.8161)
     # mixed: zip GT, label-file detections
     rc, out, _ = _run(capsys, "--gt", refdet_dir / "official_test_gt.zip", "--det", tmp_path / "det_label.txt")
-    assert rc == 0 and json.loads(out.splitlines()[-1])["matched"] == 1695
+    assert rc == 0 and last_line_json(out)["matched"] == 1695
 
 
 GT_FILES = {"gt_img_1.txt": "10,10,110,10,110,60,10,60,hello\r\n", "gt_img_2.txt": "0,0,50,0,50,20,0,20,###\r\n"}
@@ -134,7 +135,7 @@ def test_protocol_switch_on_cli(tmp_path, capsys):
     det = _write_zip(tmp_path / "det.zip", {"res_img_1.txt": "10.5,10,110,10,110,60.2,10,60,0.93\n"
                                                              "300,10,300,60,400,60,400,10,0.5\n"})
     rc, out, _ = _run(capsys, "--gt", gt, "--det", det, "--protocol", "paddleocr")
-    last = json.loads(out.splitlines()[-1])
+    last = last_line_json(out)
     assert rc == 0 and (last["gt_care"], last["det_care"], last["matched"]) == (1, 1, 1)
     assert last["protocol"] == "paddleocr"
     rc, _, err = _run(capsys, "--gt", gt, "--det", det)  # the RRC tool rejects this submission
@@ -153,7 +154,7 @@ def test_stray_or_duplicate_entries_are_errors_not_silent_replacements(capsys, t
     for name, text in _DET.items():
         (folder / name).write_text(text)
     rc, out, _ = _run(capsys, "--gt", gt, "--det", folder)
-    assert rc == 0 and json.loads(out.strip().splitlines()[-1])["recall"] == 1.0
+    assert rc == 0 and last_line_json(out)["recall"] == 1.0
     (folder / "res_img_2.txt~").write_text("")  # an editor's backup: used to replace image 2's results
     rc, _, err = _run(capsys, "--gt", gt, "--det", folder)
     assert rc == 1 and "folder entry not valid: res_img_2.txt~ (every file must be named res_img_<N>.txt)" in err
@@ -182,13 +183,13 @@ def test_gt_entries_must_be_named_exactly(capsys, tmp_path):
 def test_missing_result_files_are_counted(capsys, tmp_path):
     gt = _write_zip(tmp_path / "gt.zip", _GT)
     rc, out, _ = _run(capsys, "--gt", gt, "--det", _write_zip(tmp_path / "one.zip", {"res_img_1.txt": _DET["res_img_1.txt"]}))
-    res = json.loads(out.strip().splitlines()[-1])
+    res = last_line_json(out)
     assert rc == 0 and res["images_with_results"] == 1 and res["recall"] == 0.5
     assert "1 of 2 images have a result file (the others count as images without detections)" in out
     empty = tmp_path / "empty"
     empty.mkdir()
     rc, out, _ = _run(capsys, "--gt", gt, "--det", empty)
-    assert rc == 0 and "0 of 2 images have a result file" in out and json.loads(out.strip().splitlines()[-1])["hmean"] == 0
+    assert rc == 0 and "0 of 2 images have a result file" in out and last_line_json(out)["hmean"] == 0
 
 
 @pytest.mark.parametrize("where", ["gt", "det"])

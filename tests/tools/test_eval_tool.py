@@ -17,6 +17,8 @@ import pytest
 
 from dbnetpp.evaluation.visualize import DONT_CARE_COLOR, GT_COLOR, HEADER_HEIGHT
 
+from testutil import last_json_line, last_line_json
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 EVAL = str(ROOT / "tools" / "eval.py")
@@ -49,12 +51,6 @@ def run_eval(case, *args: str, overrides=(), checkpoint=True, nproc: int = 1, lo
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
-def last_json(text: str) -> dict:
-    lines = [ln for ln in text.splitlines() if ln.startswith("{") and ln.endswith("}")]
-    assert lines, text[-3000:]
-    return json.loads(lines[-1])
-
-
 @pytest.fixture(scope="module")
 def single(case, tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
@@ -66,7 +62,7 @@ def single(case, tmp_path_factory):
 
 def test_report_and_console(case, single):
     proc, report, _ = single
-    final = json.loads(proc.stdout.strip().splitlines()[-1])  # the last line is the JSON object
+    final = last_line_json(proc.stdout)  # the last line is the JSON object
     m, c = report["metrics"], report["counts"]
     assert {k: final[k] for k in ("precision", "recall", "hmean")} == m
     assert 0 < m["precision"] < 1 and 0 < m["recall"] < 1 and 0 < m["hmean"] < 1
@@ -112,7 +108,8 @@ def test_submission_rescored_identically_by_the_official_tool(case, single, tmp_
                         str(out / "submit.zip"), "--json", str(per_image)],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
-    official = last_json(r.stdout)
+    official = last_json_line(r.stdout)
+    assert official is not None, r.stdout[-3000:]
     assert {k: official[k] for k in ("precision", "recall", "hmean")} == report["metrics"]
     assert {k: official[k] for k in report["counts"]} == report["counts"]
     samples = json.loads(per_image.read_text())["per_sample"]
@@ -162,9 +159,10 @@ def test_two_processes_give_identical_results(case, single, tmp_path):
     assert report2["world_size"] == 2
     assert sorted(r["images"] for r in report2["timing"]["ranks"]) == [3, 4]  # 7 images, no padding
     assert (tmp_path / "submit.zip").read_bytes() == (out1 / "submit.zip").read_bytes()
-    final = last_json(worker0)
+    final = last_json_line(worker0)
+    assert final is not None, worker0[-3000:]
     assert {k: final[k] for k in ("precision", "recall", "hmean")} == report1["metrics"]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == final  # the launcher's last stdout line
+    assert last_line_json(proc.stdout) == final  # the launcher's last stdout line
     assert "hmean" not in worker1  # rank 1 reports nothing
     worst = sorted(os.listdir(tmp_path / "vis"))
     assert len(worst) == 3
@@ -179,12 +177,14 @@ def test_paddleocr_protocol_and_pretrained_model_path(case, tmp_path):
                                                  f"Global.pretrained_model={case.checkpoint}.pdparams"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(Global.pretrained_model)" in proc.stdout and "protocol:  paddleocr" in proc.stdout
-    final = last_json(proc.stdout)
+    final = last_json_line(proc.stdout)
+    assert final is not None, proc.stdout[-3000:]
     r = subprocess.run([PY, str(ROOT / "tools" / "eval_icdar2015.py"), "--gt", str(case.gt_zip), "--det",
                         str(tmp_path / "s.zip"), "--protocol", "paddleocr"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
-    rescored = last_json(r.stdout)
+    rescored = last_json_line(r.stdout)
+    assert rescored is not None, r.stdout[-3000:]
     assert final["protocol"] == rescored["protocol"] == "paddleocr"
     assert {k: final[k] for k in ("precision", "recall", "hmean", "matched", "images")} == \
         {k: rescored[k] for k in ("precision", "recall", "hmean", "matched", "images")}
@@ -229,7 +229,7 @@ def test_scripts_eval_sh_runs_the_tool_sharded(case, single, tmp_path):
            "-o", *case.overrides(checkpoint=False), "Global.bad_sample_policy=skip"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=180, env={**os.environ, "PYTHON": PY})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    final = json.loads(proc.stdout.strip().splitlines()[-1])  # also under paddle.distributed.launch
+    final = last_line_json(proc.stdout)  # also under paddle.distributed.launch
     assert {k: final[k] for k in ("precision", "recall", "hmean")} == single[1]["metrics"]
     got = json.loads(report.read_text())
     assert got["world_size"] == 2 and got["per_image"] == single[1]["per_image"]

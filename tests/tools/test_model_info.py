@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from testutil import last_line_json
+
 
 @pytest.fixture(scope="module")
 def model_info(root_dir):
@@ -46,7 +48,7 @@ def test_cli_end_to_end(root_dir):
                            "-o", "Architecture.Neck.out_channels=96"],
                           capture_output=True, text=True, cwd=root_dir, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = last_line_json(proc.stdout)
     assert set(result) >= {"params", "flops"} and result["input"] == [1, 3, 320, 480]
     assert 0 < result["params"] < 1_050_346 and result["flops"] > 0
 

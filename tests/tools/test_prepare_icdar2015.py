@@ -13,6 +13,8 @@ import pytest
 from dbnetpp.data.dataset import SimpleDataSet
 from dbnetpp.data.icdar_gt import read_gt_file
 
+from testutil import last_line_json
+
 ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL = {"train": ("ch4_training_images", "ch4_training_localization_transcription_gt"),
             "test": ("ch4_test_images", "Challenge4_Test_Task1_GT")}
@@ -77,7 +79,7 @@ def test_real_icdar2015_counts_through_the_shell_wrapper(icdar_dir, tmp_path):
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "prepare_icdar2015.sh"), "--src", str(icdar_dir),
                            "--dst", str(dst), "--symlink"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = last_line_json(proc.stdout)
     assert summary == {"train": {"images": 1000, "boxes": 11886, "care": 4468, "dont_care": 7418, "skipped_lines": 0},
                        "test": {"images": 500, "boxes": 5230, "care": 2077, "dont_care": 3153, "skipped_lines": 0}}
     train = (dst / "train_icdar2015_label.txt").read_text(encoding="utf-8").splitlines()

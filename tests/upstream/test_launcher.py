@@ -15,17 +15,17 @@ KINDS = ("db", "dbpp")
 
 
 def our_eval(cfg: dict, model) -> dict:
-    """dbnetpp's evaluation of ``model`` with ``cfg``'s Eval data and PaddleOCR's metric protocol."""
+    """dbnetpp's evaluation of ``model`` (that of training and tools/eval.py) with ``cfg``'s Eval data and
+    PaddleOCR's metric protocol: precision, recall, hmean and the counts."""
     import dbnetpp.registered  # noqa: F401  (registers every module)
     from dbnetpp.data import build_dataloader
-    from dbnetpp.engine import run_evaluation
-    from dbnetpp.metrics import DetMetric
+    from dbnetpp.evaluation import evaluate_shard, merge_shards
     from dbnetpp.registry import POSTPROCESSES
 
     loader = build_dataloader(cfg, "Eval")
     post = POSTPROCESSES.build(cfg["PostProcess"], where="PostProcess")
-    metric = DetMetric(main_indicator="hmean", protocol="paddleocr")
-    return run_evaluation(model, loader, post, metric)
+    merged = merge_shards(evaluate_shard(model, loader, post, "paddleocr"), gather_records=False)
+    return {**merged.metrics, **merged.counts}
 
 
 def assert_same_metrics(ours: dict, upstream: dict) -> None:

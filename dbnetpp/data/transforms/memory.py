@@ -4,7 +4,7 @@ A training sample allocates ~12 MB of fresh arrays (decoded image, crop canvas, 
 the float32 CHW image).  With glibc's default policy the blocks above the (adaptive) mmap
 threshold are returned to the OS when freed and every new sample takes ~3000 page faults to get
 them back, which costs about as much CPU time as the transforms themselves (measured with
-``tools/benchmark_pipeline.py``).  :func:`retain_freed_memory` raises glibc's mmap and trim
+``benchmarks/pipeline.py``).  :func:`retain_freed_memory` raises glibc's mmap and trim
 thresholds so the memory stays in the heap and is reused.  ``Compose`` calls it on its first
 sample in every process (main process or loader worker); it can also be called directly.
 Elsewhere than glibc (macOS, musl) it does nothing.

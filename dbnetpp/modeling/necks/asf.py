@@ -48,7 +48,7 @@ class ASFBlock(nn.Layer):
             within a few dozen steps until nearly every attention value is saturated (``sigmoid' < 0.01``),
             most of them near 0 or 1, and the levels switched off pass almost no gradient to the FPN and
             the head; standardised logits keep the gate in its sensitive range unless the BatchNorm's scale
-            itself learns to grow (``tools/benchmark_asf.py`` measures both).
+            itself learns to grow (``benchmarks/asf.py`` measures both).
     """
 
     GATE_INITS = ("kaiming", "zeros")

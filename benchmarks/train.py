@@ -1,7 +1,7 @@
 """Training throughput of a config: samples/s, data-wait fraction and peak memory for a fixed number of steps.
 
-    python tools/benchmark_train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 [--warmup 3] [-o Key=value ...]
-    python tools/benchmark_train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 --compare-procs 1,2
+    python benchmarks/train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 [--warmup 3] [-o Key=value ...]
+    python benchmarks/train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 --compare-procs 1,2
 
 Runs the project trainer (:class:`dbnetpp.engine.trainer.Trainer`) for ``warmup + steps`` global steps
 with logging after every step, no evaluation and checkpoints in a temporary folder, then reads the

@@ -1,6 +1,6 @@
 """Long CPU soak: train the CPU demo recipe on a synthetic set for N minutes and watch memory.
 
-    python tools/benchmark_soak.py --minutes 30 [--config configs/det/cpu/demo_mv3_db.yml]
+    python benchmarks/soak.py --minutes 30 [--config configs/det/cpu/demo_mv3_db.yml]
                                    [--work output/soak] [--num-workers 1] [--eval-every 100]
 
 Generates the synthetic dataset (``tools/make_synth_dataset.py`` + ``tools/prepare_icdar2015.py``)

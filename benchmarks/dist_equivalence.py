@@ -1,6 +1,6 @@
 """Gradient-averaging check: data-parallel training on N CPU processes matches one process.
 
-    python tools/benchmark_dist_equivalence.py [-c configs/det/cpu/demo_mv3_db.yml] [--procs 2]
+    python benchmarks/dist_equivalence.py [-c configs/det/cpu/demo_mv3_db.yml] [--procs 2]
         [--batch 4] [--steps 5] [--size 128] [--tol 1e-4]
 
 Trains the config's model, loss and optimizer (the project's builders, ``paddle.DataParallel`` and
@@ -85,9 +85,9 @@ def _shard(batch: Dict, index: int, procs: int) -> Dict:
 def run_worker(args) -> None:
     import paddle
 
+    from dbnetpp import dist as D
     from dbnetpp.data import build_dataloader
     from dbnetpp.engine import build_optimizer
-    from dbnetpp.engine import dist as D
     from dbnetpp.modeling import build_model
     from dbnetpp.registry import LOSSES
 

@@ -1,6 +1,6 @@
 """Benchmark the DB training data pipeline: dbnetpp's transforms versus PaddleOCR 2.5's.
 
-    python tools/benchmark_pipeline.py --data ../shared/datasets/icdar2015 [--images 200] [--workers 2]
+    python benchmarks/pipeline.py --data ../shared/datasets/icdar2015 [--images 200] [--workers 2]
 
 Both sides run the ``Train.dataset.transforms`` list of the same config (default
 ``configs/det/det_mv3_db.yml``: DecodeImage, DetLabelEncode, IaaAugment, EastRandomCropData,

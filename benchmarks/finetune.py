@@ -1,6 +1,6 @@
 """Fine-tuning benchmark: train a config on ICDAR2015, print test hmean against wall-clock minutes.
 
-    python tools/benchmark_finetune.py -c configs/det/cpu/ft_mv3_db++_icdar15.yml [--procs 2] [--minutes 60] \\
+    python benchmarks/finetune.py -c configs/det/cpu/ft_mv3_db++_icdar15.yml [--procs 2] [--minutes 60] \\
         [--work output/bench_ft_dbpp] [-o Key=value ...]
 
 Runs ``tools/train.py`` on the config as it is (its schedule, evaluation steps and Eval set are fixed in
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from dbnetpp.cli import add_config_args, tool_parser
-from dbnetpp.engine.dist import usable_cores
+from dbnetpp.dist import usable_cores
 from dbnetpp.jsonline import read_events
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Learning check: overfit a few real ICDAR2015 training images on CPU and evaluate on the same images.
 
-    python tools/benchmark_learning.py --data /path/to/icdar2015 --images 10 [--minutes 60] [--target 0.9]
+    python benchmarks/learning.py --data /path/to/icdar2015 --images 10 [--minutes 60] [--target 0.9]
 
 ``--data`` is the official ICDAR2015 layout (``ch4_training_images/``,
 ``ch4_training_localization_transcription_gt/``).  The first ``--images`` training images (by number)

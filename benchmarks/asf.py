@@ -1,11 +1,11 @@
 """How DBNet and DBNet++ (ASF) start learning from scratch: losses, gradient norms and ASF statistics.
 
-    python tools/benchmark_asf.py [--data-dir train_data/icdar2015/text_localization] [--images 10] \\
+    python benchmarks/asf.py [--data-dir train_data/icdar2015/text_localization] [--images 10] \\
         [--steps 300] [--every 25] [--size 544x960] [--variants dbnet,dbnet++,dbnet++zero]
 
 Trains each variant of ``--config`` (default the tiny DBNet recipe, MobileNetV3 x0.5 from scratch,
 DBFPN 96) on the first ``--images`` lines of the training label file, whole images resized to ``--size``
-(no augmentation, the overfit setting of ``tools/benchmark_learning.py``), batch 2, Adam at ``--lr``,
+(no augmentation, the overfit setting of ``benchmarks/learning.py``), batch 2, Adam at ``--lr``,
 same seed for every variant:
 
 * ``dbnet``: ``use_asf: False``;  ``dbnet++``: ASF with PaddleOCR's init;  ``dbnet++zero``: ASF with

@@ -1,6 +1,6 @@
 """Benchmark DB post-processing and ICDAR2015 evaluation speed.
 
-    python tools/benchmark_eval.py [--num-maps 500] [--shared ../shared]
+    python benchmarks/eval.py [--num-maps 500] [--shared ../shared]
 
 1. Post-processing, ms per image, of ``dbnetpp``'s DBPostProcess versus PaddleOCR 2.5.0.3's
    (the PyPI ``paddleocr==2.5.0.3`` wheel, loaded from its file) on the same maps: realistic

@@ -1,6 +1,8 @@
-"""Process-group helpers: device choice, rank / world size, small all-reduces.
+"""Process-group helpers: device choice, rank / world size, small all-reduces, buffer sync.
 
-Runs unchanged single-process or under ``python -m paddle.distributed.launch``:
+Used by the trainer (:mod:`dbnetpp.engine`), the evaluation (:mod:`dbnetpp.evaluation`) and the
+tools; it imports neither package.  Runs unchanged single-process or under
+``python -m paddle.distributed.launch``:
 on GPU (``--gpus 0,1``) the backend is NCCL; on CPU (``--nproc_per_node N``)
 the launcher exports ``PADDLE_DISTRI_BACKEND=gloo`` for each worker and
 ``paddle.distributed.init_parallel_env()`` then builds a gloo group.
@@ -37,7 +39,7 @@ def cpu_cores_hint(device: str, world_size: int) -> str:
     Paddle runs its CPU kernels on one thread per process (it sets ``OMP_NUM_THREADS=1``; raising it
     measured slower here, ``MKL_NUM_THREADS=2`` about 1.1x), so one process keeps one core busy; data
     parallelism over one process per core (gloo) is what uses the machine: 1.8-1.9x on 2 cores
-    (``tools/benchmark_train.py --compare-procs 1,2``).
+    (``benchmarks/train.py --compare-procs 1,2``).
     """
     cores = usable_cores()
     if device != "cpu" or world_size >= cores:
