@@ -84,12 +84,13 @@ SAVE_DIR=$("$PY" - "$CONFIG" "${OVERRIDES[@]+"${OVERRIDES[@]}"}" <<'PYEOF'
 import sys
 from dbnetpp.config import apply_overrides, load_yaml
 from dbnetpp.errors import ConfigError
+from dbnetpp.global_schema import global_value
 try:
     cfg = apply_overrides(load_yaml(sys.argv[1]), sys.argv[2:], file=sys.argv[1])
 except ConfigError as exc:
     sys.exit(f"eval.sh: ERROR: {exc}")
 g = cfg.get("Global") or {}
-print(("1" if g.get("checkpoints") else "0") + " " + str(g.get("save_model_dir") or "./output"))
+print(("1" if g.get("checkpoints") else "0") + " " + str(global_value(g, "save_model_dir")))
 PYEOF
 ) || exit 2
 HAS_CKPT=${SAVE_DIR%% *}; SAVE_DIR=${SAVE_DIR#* }

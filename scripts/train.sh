@@ -158,6 +158,7 @@ INFO=$("$PY" - "$CONFIG" "${OVERRIDES[@]+"${OVERRIDES[@]}"}" <<'PYEOF'
 import sys
 from dbnetpp.config import apply_overrides, load_yaml
 from dbnetpp.errors import ConfigError
+from dbnetpp.global_schema import global_value
 
 path, opts = sys.argv[1], sys.argv[2:]
 try:
@@ -181,7 +182,7 @@ values = {
     "lr_file": lr_file if lr_file is not None else "",
     "lr_name": lr_sec.get("name") or "constant",
     "ref_cards": ref_cards if ref_cards is not None else "",
-    "save_dir": (cfg.get("Global") or {}).get("save_model_dir") or "./output",
+    "save_dir": global_value(cfg.get("Global"), "save_model_dir"),
 }
 for k, v in values.items():
     print(f"{k}={v}")

@@ -43,6 +43,7 @@ from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.engine.guard import AbortRequested, abort_on_signals
 from dbnetpp.errors import CheckpointError, ConfigError, DataError, LoaderError
+from dbnetpp.global_schema import global_value
 from dbnetpp.metrics import PROTOCOLS
 
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.save_submission:
         _check_submission_boxes(cfg)
     g = cfg.get("Global") or {}
-    env = D.setup(bool(g.get("use_gpu", False)), log=lambda m: print(m, file=sys.stderr))
+    env = D.setup(bool(global_value(g, "use_gpu")), log=lambda m: print(m, file=sys.stderr))
     say = print if env.is_main else (lambda *a, **k: None)
     say(f"config:    {cfg.get('__file__')}")
     say(f"weights:   {weights} ({weights_key})")
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out:
         report = build_report(result, protocol=protocol, config_file=cfg.get("__file__"), checkpoint=weights,
                               weights_key=weights_key, world_size=env.world_size, post_process=cfg["PostProcess"],
-                              policy=g.get("bad_sample_policy") or "fail", overrides=args.opt)
+                              policy=global_value(g, "bad_sample_policy"), overrides=args.opt)
         write_report(report, args.json_out)
         print(f"report:    {args.json_out}")
     if args.save_submission:

@@ -13,6 +13,7 @@ from .. import registered  # noqa: F401  (registers every module name)
 from ..data import build_dataloader
 from ..dist import DistEnv
 from ..errors import ConfigError
+from ..global_schema import global_value
 from ..metrics.icdar_eval import check_protocol
 from ..modeling import build_model
 from ..registry import POSTPROCESSES
@@ -76,9 +77,9 @@ def evaluate_config(cfg: Mapping[str, Any], weights: str, env: DistEnv, *, proto
     if not cfg.get("PostProcess"):
         raise ConfigError("the config has no PostProcess section", key="PostProcess", file=cfg.get("__file__"))
     g = cfg.get("Global") or {}
-    policy = g.get("bad_sample_policy") or "fail"
+    policy = global_value(g, "bad_sample_policy")
     cfg = with_report_keys(cfg)
-    loader = build_dataloader(cfg, "Eval", rank=env.rank, world_size=env.world_size, seed=int(g.get("seed") or 0),
+    loader = build_dataloader(cfg, "Eval", rank=env.rank, world_size=env.world_size, seed=int(global_value(g, "seed")),
                               policy=policy)
     post_process = POSTPROCESSES.build(cfg["PostProcess"], where="PostProcess")
     model = build_model(cfg["Architecture"])
