@@ -17,12 +17,10 @@ The last line is one JSON object with ``postprocess_ratio`` (reference time / ou
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
 import time
-import types
 from pathlib import Path
 
 import cv2
@@ -34,6 +32,7 @@ from dbnetpp.metrics import Sample, evaluate_paths, evaluate_samples
 from dbnetpp.metrics.icdar_eval import sum_counts
 from dbnetpp.metrics.rrc_io import read_detections, read_ground_truth
 from dbnetpp.postprocess import DBPostProcess
+from dbnetpp.ppocr_wheel import ReferenceMissing, load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP_H, MAP_W, SRC_H, SRC_W = 736, 1280, 720, 1280
@@ -41,24 +40,12 @@ SETTINGS = dict(thresh=0.3, box_thresh=0.6, max_candidates=1000, unclip_ratio=1.
 
 
 def load_reference_postprocess():
-    """PaddleOCR 2.5.0.3's DBPostProcess class, loaded from the installed wheel's file.
-
-    The module refers to ``np.int`` (removed in numpy 1.24); it gets a private numpy namespace
-    with that alias instead of numpy itself being patched.
-    """
-    spec = importlib.util.find_spec("paddleocr")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("benchmark_eval: paddleocr==2.5.0.3 is not installed "
-                         "(pip install --no-deps paddleocr==2.5.0.3)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "ppocr" / "postprocess" / "db_postprocess.py"
-    mod_spec = importlib.util.spec_from_file_location("ppocr25_db_postprocess", path)
-    module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
-    np_compat = types.ModuleType("numpy_compat")
-    np_compat.__dict__.update(np.__dict__)
-    np_compat.int = int
-    module.np = np_compat
-    return module.DBPostProcess
+    """PaddleOCR 2.5.0.3's DBPostProcess class, loaded from the installed wheel's file
+    (:mod:`dbnetpp.ppocr_wheel`: a private numpy namespace gives it ``np.int``)."""
+    try:
+        return load_file("ppocr/postprocess/db_postprocess.py", "ppocr25_db_postprocess").DBPostProcess
+    except ReferenceMissing as exc:
+        raise SystemExit(f"benchmarks/eval.py: {exc}") from None
 
 
 def render_map(polys, rng) -> np.ndarray:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import json
 import os
 import random
@@ -59,9 +58,6 @@ REF_MODULES = {
     "DetLabelEncode": "label_ops", "IaaAugment": "iaa_augment", "EastRandomCropData": "random_crop_data",
     "MakeBorderMap": "make_border_map", "MakeShrinkMap": "make_shrink_map",
 }
-NP_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex, "object": object, "str": str}
-
-
 # ----------------------------------------------------------------------------- data
 def load_samples(data_dir: Path, n_images: int) -> List[Tuple[str, bytes, str]]:
     """First ``n_images`` training images (by number) as (name, jpeg bytes, label JSON)."""
@@ -91,10 +87,12 @@ def load_samples(data_dir: Path, n_images: int) -> List[Tuple[str, bytes, str]]:
 # ----------------------------------------------------------------------------- the two sides
 def _reference_ops(items: List[Dict[str, Any]]) -> Tuple[List[Tuple[str, Callable]], str]:
     """PaddleOCR 2.5.0.3 ops built from the config list; returns (ops, IaaAugment provenance)."""
-    spec = importlib.util.find_spec("paddleocr")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("benchmark_pipeline: the reference needs paddleocr==2.5.0.3 (pip install --no-deps paddleocr==2.5.0.3)")
-    base = Path(list(spec.submodule_search_locations)[0]) / "ppocr"
+    from dbnetpp.ppocr_wheel import NP_ALIASES, ReferenceMissing, wheel_dir
+
+    try:
+        base = wheel_dir() / "ppocr"
+    except ReferenceMissing as exc:
+        raise SystemExit(f"benchmarks/pipeline.py: {exc}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, value in NP_ALIASES.items():  # removed in NumPy 1.24, used by imgaug and ppocr

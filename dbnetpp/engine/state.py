@@ -17,11 +17,13 @@ stop, a data error), :data:`BEST` (best evaluation) and ``iter_epoch_N``
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 LATEST = "latest"
 BEST = "best_accuracy"
+METRIC_KEYS = ("precision", "recall", "hmean")  # kept with the best result and in the summary
 
 
 def epoch_checkpoint(epoch: int) -> str:
@@ -41,6 +43,25 @@ class TrainState:
                   "iter_in_epoch": self.iter_in_epoch}
         states.update(extra)
         return states
+
+    def record_eval(self, metrics: Dict[str, Any], main_indicator: str, epoch: int) -> bool:
+        """Keep ``metrics`` as the best result when its ``main_indicator`` is at least the best so far
+        (a tie counts: the later weights are kept); returns whether it did."""
+        improved = metrics[main_indicator] >= self.best.get(main_indicator, 0.0)
+        if improved:
+            self.best.update({k: metrics[k] for k in METRIC_KEYS if k in metrics})
+            self.best.update(best_epoch=epoch, best_step=self.global_step)
+        return improved
+
+    def summary(self, save_dir: str, last_eval: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        """Best precision / recall / hmean with where they were reached, steps and epochs done, the
+        output folder and (when there was an evaluation) the last result."""
+        out: Dict[str, Any] = {k: self.best.get(k) for k in METRIC_KEYS}
+        out.update(best_epoch=self.best.get("best_epoch"), best_step=self.best.get("best_step"),
+                   steps=self.global_step, epochs=self.epoch, save_model_dir=os.path.abspath(save_dir))
+        if last_eval is not None:
+            out["last"] = {k: last_eval.get(k) for k in METRIC_KEYS}
+        return out
 
     @classmethod
     def from_states(cls, states: Dict[str, Any]) -> "TrainState":

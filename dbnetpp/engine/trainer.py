@@ -24,20 +24,18 @@ from typing import Any, Dict, Optional
 import paddle
 
 from .. import dist as D
-from ..checkpoint import load_checkpoint, load_pretrained, save_checkpoint
-from ..config import save_config
-from ..data import build_dataloader, num_samples
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data import num_samples
 from ..data.loader import SKIPPED_KEY
 from ..errors import ConfigError, DataError, LoaderError
-from ..evaluation import EvaluationInterrupted, evaluate_shard, merge_shards
+from ..evaluation import EvaluationInterrupted, evaluate_in_training
 from ..global_schema import with_defaults
-from ..modeling import build_model
-from ..registry import LOSSES, METRICS, POSTPROCESSES
-from .amp import FLOAT_DTYPES, Amp, grad_norm
+from .amp import Amp, grad_norm
+from .build import build_parts, eval_schedule, forward_state, log_header, prepare_output, start_weights
 from .checks import check_train_config
 from .faults import Faults, StepKind, StepOutcome, non_finite_input
 from .guard import NonFiniteLossError, StopFlag, TrainingInterrupted, batch_paths, batches_until_stop
-from .logger import MetricsWriter, SmoothedStats, StepTimes, VisualDLWriter, format_metrics, get_logger, train_line
+from .logger import MetricsWriter, SmoothedStats, StepTimes, VisualDLWriter, format_metrics, train_line
 from .optim import build_optimizer
 from .plot import plot_metrics
 from .rng import capture_rng, restore_rng, seed_everything
@@ -56,112 +54,54 @@ class Trainer:
         self.main = self.env.is_main
         self.save_dir = str(g["save_model_dir"])
         self.epochs = int(g["epoch_num"])
-        self.deterministic = bool(g["deterministic"])
         cfg.setdefault("Global", {})["distributed"] = self.env.distributed
-        seed = int(g["seed"])
-        seed_everything(seed + self.env.rank, self.deterministic)
-        paddle.seed(seed)  # identical initial weights on every rank
+        seed_everything(int(g["seed"]) + self.env.rank, bool(g["deterministic"]))
+        paddle.seed(int(g["seed"]))  # identical initial weights on every rank
         try:
-            self._build_modules(seed)  # before any output is written: most config errors surface here
-            self._prepare_output()
-            self._log_header()
-            self._build_training()
+            self._build()
         except ConfigError as exc:  # name the config file in errors found while building
             raise exc.with_context(file=exc.file or cfg.get("__file__")) from None
 
     # ------------------------------------------------------------------ build
-    def _prepare_output(self) -> None:
-        """Output folder, ``train.log`` and ``config.yml`` (rank 0); an unwritable folder is a config error."""
-        try:
-            if self.main:
-                os.makedirs(self.save_dir, exist_ok=True)
-            self.log = get_logger(self.save_dir if self.main else None, self.env.rank)
-            if self.main:
-                save_config(self.cfg, os.path.join(self.save_dir, "config.yml"))
-        except OSError as exc:
-            raise ConfigError(f"cannot write the output folder {os.path.abspath(self.save_dir)}: "
-                              f"{exc.strerror or exc}", key="Global.save_model_dir",
-                              file=self.cfg.get("__file__")) from None
+    def _build(self) -> None:
+        """The parts (see :mod:`~dbnetpp.engine.build`) before any output is written, then the output folder,
+        optimizer and schedule, AMP, the weights to start from, data parallelism and the log writers."""
+        cfg, g, env = self.cfg, self.g, self.env
+        parts = build_parts(cfg, env, int(g["seed"]), g["bad_sample_policy"])
+        self.train_loader, self.eval_loader, self.model = parts.train_loader, parts.eval_loader, parts.model
+        self.loss_fn, self.post_process, self.metric = parts.loss_fn, parts.post_process, parts.metric
+        self.main_indicator, self.steps_per_epoch = parts.main_indicator, len(parts.train_loader)
+        self.log = prepare_output(cfg, self.save_dir, env)
+        log_header(self.log, cfg, g, env, self.save_dir)
 
-    def _build_modules(self, seed: int) -> None:
-        """Data loaders, model, loss, post-process and metric."""
-        cfg, g = self.cfg, self.g
-        policy = g["bad_sample_policy"]
-        self.train_loader = build_dataloader(cfg, "Train", rank=self.env.rank, world_size=self.env.world_size,
-                                             seed=seed, policy=policy)
-        self.steps_per_epoch = len(self.train_loader)
-        if self.steps_per_epoch == 0:
-            raise ConfigError("the Train set yields no batch (fewer samples than batch_size_per_card with "
-                              "drop_last?)", key="Train.loader", file=cfg.get("__file__"))
-        self.eval_loader = None
-        if cfg.get("Eval") is not None:
-            self.eval_loader = build_dataloader(cfg, "Eval", rank=self.env.rank, world_size=self.env.world_size,
-                                                seed=seed, policy=policy)
-
-        # a fresh name scope: parameter (and so optimizer-state) names do not depend on what this process
-        # built before, which keeps .pdopt files loadable
-        with paddle.utils.unique_name.guard():
-            self.model = build_model(cfg["Architecture"])
-        self.loss_fn = LOSSES.build(cfg["Loss"], where="Loss")
-        self.post_process = POSTPROCESSES.build(cfg["PostProcess"], where="PostProcess") \
-            if cfg.get("PostProcess") else None
-        self.metric = METRICS.build(cfg["Metric"], where="Metric") if cfg.get("Metric") else None
-        self.main_indicator = getattr(self.metric, "main_indicator", "hmean")
-
-    def _build_training(self) -> None:
-        """Optimizer and schedule, AMP, weights (resume / pretrained), data parallelism, log writers."""
-        cfg, g = self.cfg, self.g
         self.optimizer, self.scheduler = build_optimizer(cfg["Optimizer"], self.model, self.steps_per_epoch,
                                                          self.epochs, log=self.log.info)
-        self.amp = Amp(g, self.env.device, warn=self.log.warning)
+        self.amp = Amp(g, env.device, warn=self.log.warning)
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
-
-        # non-trainable state updated by the forward pass (BatchNorm _mean/_variance are such parameters)
-        net = D.unwrap(self.model)
-        self._running_stats = [t for t in list(net.buffers()) + [p for p in net.parameters() if not p.trainable]
-                               if t.dtype in FLOAT_DTYPES]
-        self._trainable = [p for p in net.parameters() if p.trainable]
+        tensors = forward_state(self.model)
+        self._running_stats, self._trainable = tensors["running"], tensors["trainable"]
         self.state = TrainState(best={self.main_indicator: 0.0})
-        self._restore_or_init()
-        if self.env.distributed:
+        start_weights(self.model, g, self.log)
+        if g.get("checkpoints"):
+            self._resume(str(g["checkpoints"]))
+        if env.distributed:
             self.model = paddle.DataParallel(self.model)
 
-        resume_step = self.state.global_step if g.get("checkpoints") else None
         self.metrics_out = MetricsWriter(os.path.join(self.save_dir, "metrics.jsonl") if self.main else None,
-                                         resume_step)
-        vdl_dir = g.get("log_dir") or os.path.join(self.save_dir, "vdl")
-        self.vdl = VisualDLWriter(bool(g["use_visualdl"]) and self.main, vdl_dir, self.log)
+                                         self.state.global_step if g.get("checkpoints") else None)
+        self.vdl = VisualDLWriter(bool(g["use_visualdl"]) and self.main,
+                                  g.get("log_dir") or os.path.join(self.save_dir, "vdl"), self.log)
         self.faults = Faults(int(g["max_bad_steps"]), self.log, self.metrics_out, save_dir=self.save_dir,
-                             main=self.main, distributed=self.env.distributed)
+                             main=self.main, distributed=env.distributed)
         self.stats = SmoothedStats(int(g["log_smooth_window"]))
+        self._schedule = eval_schedule(g, self.eval_loader is not None)
         self.last_eval: Optional[Dict[str, Any]] = None
         self.last_eval_step = -1
 
-    def _log_header(self) -> None:
-        g, env = self.g, self.env
-        self.log.info(f"config: {self.cfg.get('__file__')} -> {os.path.join(self.save_dir, 'config.yml')}")
-        self.log.info(f"device {env.device}, world size {env.world_size}"
-                      f"{' (gloo)' if env.distributed and env.device == 'cpu' else ''}, paddle {paddle.__version__}, "
-                      f"seed {g['seed']}")
-        hint = D.cpu_cores_hint(env.device, env.world_size)
-        if hint:
-            self.log.info(hint)
-        if self.deterministic:
-            self.log.info("deterministic: seeded Python/NumPy/Paddle, deterministic GPU kernels; augmentation is "
-                          "seeded per (seed, epoch, sample), so num_workers does not change the results")
-
     # ------------------------------------------------------------------ resume / save
-    def _restore_or_init(self) -> None:
-        ckpt, pretrained = self.g.get("checkpoints"), self.g.get("pretrained_model")
-        if not ckpt:
-            if pretrained:
-                load_pretrained(self.model, str(pretrained), log=self.log.info)
-            else:
-                self.log.info("training from scratch (no Global.pretrained_model)")
-            return
-        if pretrained:
-            self.log.info(f"Global.checkpoints is set: Global.pretrained_model ({pretrained}) is not loaded")
-        states = load_checkpoint(str(ckpt), self.model, self.optimizer, log=self.log.info,
+    def _resume(self, ckpt: str) -> None:
+        """Weights, optimizer, schedule, loss scaler, random generators and position from ``ckpt``."""
+        states = load_checkpoint(ckpt, self.model, self.optimizer, log=self.log.info,
                                  partial=bool(self.g["allow_partial_resume"])) or {}
         st = self.state = resume_state(states, self.steps_per_epoch, self.env.world_size, self.main_indicator,
                                        warn=self.log.warning)
@@ -231,7 +171,7 @@ class Trainer:
                 last_of_epoch, stop_now = st.iter_in_epoch >= self.steps_per_epoch, outcome.stop
                 if st.global_step % print_every == 0 or last_of_epoch or st.global_step >= plan or stop_now:
                     self._log_train(epoch, lr, plan)
-                if self._eval_due():
+                if self._schedule and self._schedule.due(st.global_step):
                     stop_now = self._evaluate(epoch, stop) is None or stop_now
                     self.model.train()
                 if stop_now:
@@ -251,10 +191,8 @@ class Trainer:
         """Global steps this run ends at (``max_steps`` caps the epochs); logs the plan."""
         total = self.epochs * self.steps_per_epoch
         max_steps = self.g.get("max_steps")
-        ebs, self._schedule = self.g.get("eval_batch_step"), None
-        if self.eval_loader is not None and ebs is not None:
-            self._schedule = (0, ebs) if isinstance(ebs, int) else (int(ebs[0]), int(ebs[1]))
-            self.log.info(f"evaluation after global step {self._schedule[0]}, every {self._schedule[1]} steps "
+        if self._schedule:
+            self.log.info(f"evaluation after global step {self._schedule.start}, every {self._schedule.every} steps "
                           f"(global steps count all {self.env.world_size} rank(s) together)")
         bs = (self.cfg["Train"].get("loader") or {}).get("batch_size_per_card", 1)
         self.log.info(f"{self.steps_per_epoch} iterations/epoch, {self.epochs} epochs, total batch "
@@ -356,11 +294,6 @@ class Trainer:
         return StepOutcome(StepKind.UPDATED)
 
     # ------------------------------------------------------------------ evaluation
-    def _eval_due(self) -> bool:
-        """``Global.eval_batch_step = [start, every]``: after ``start``, every ``every`` global steps."""
-        step, schedule = self.state.global_step, self._schedule
-        return bool(schedule) and step > schedule[0] and (step - schedule[0]) % schedule[1] == 0
-
     def _evaluate(self, epoch: int, stop: StopFlag) -> Optional[Dict[str, Any]]:
         """Evaluate, keep ``best_accuracy``; ``None`` when a signal stopped the evaluation."""
         st = self.state
@@ -368,42 +301,22 @@ class Trainer:
                       f"({getattr(self.eval_loader.dataset, 'num_samples', '?')} images)")
         D.sync_buffers(self.model, self.env.distributed)  # every shard scores the weights rank 0 saves
         try:
-            cur = self._eval_metrics(stop)
+            cur = evaluate_in_training(self.model, self.eval_loader, self.post_process,
+                                       getattr(self.metric, "protocol", "official"), self.env,
+                                       autocast=self.amp.autocast, should_stop=lambda: stop.requested,
+                                       warn=self.log.warning)
         except EvaluationInterrupted:
             self.log.warning(f"evaluation at global step {st.global_step} stopped by the signal")
             return None
         self.last_eval, self.last_eval_step = cur, st.global_step
         self.log.info("cur metric, " + format_metrics(cur))
-        improved = cur[self.main_indicator] >= st.best.get(self.main_indicator, 0.0)
+        improved = st.record_eval(cur, self.main_indicator, epoch)
         if improved:
-            st.best.update({k: cur[k] for k in ("precision", "recall", "hmean") if k in cur})
-            st.best.update(best_epoch=epoch, best_step=st.global_step)
             self._save(BEST)
         self.log.info("best metric, " + format_metrics(st.best))
         self.metrics_out.write("eval", epoch=epoch, global_step=st.global_step, improved=improved,
                                **{f"best_{self.main_indicator}": st.best.get(self.main_indicator)}, **cur)
         self.vdl.scalars("EVAL", cur, st.global_step)
-        return cur
-
-    def _eval_metrics(self, stop: StopFlag) -> Dict[str, Any]:
-        """The evaluation of ``tools/eval.py`` (``Metric.protocol``) on this rank's shard, counts all-reduced
-        (no per-image records gathered): precision, recall, hmean, ``gt_care``, ``det_care``, ``matched``,
-        ``images`` and ``fps`` (this rank's images/s of model + post-process).  Raises
-        :class:`EvaluationInterrupted` on every rank after a signal."""
-        protocol = getattr(self.metric, "protocol", "official")
-        shard = evaluate_shard(self.model, self.eval_loader, self.post_process, protocol,
-                               autocast=self.amp.autocast, should_stop=lambda: stop.requested)
-        merged = merge_shards(shard, rank=self.env.rank, distributed=self.env.distributed, gather_records=False)
-        for item in shard.unscored:
-            self.log.warning(f"{item['label']}: not scored: {item['reason']}")
-        cur: Dict[str, Any] = {**merged.metrics, **merged.counts, "fps": shard.images_per_second}
-        dataset = self.eval_loader.dataset
-        expected = getattr(dataset, "num_samples", None)
-        if expected is None and hasattr(dataset, "__len__"):
-            expected = len(dataset)
-        if expected is not None and cur["images"] != expected:
-            self.log.warning(f"evaluated {cur['images']} images but the Eval set has {expected} "
-                             f"({len(shard.unscored)} with unreadable labels on this rank could not be scored)")
         return cur
 
     # ------------------------------------------------------------------ end
@@ -420,14 +333,8 @@ class Trainer:
                 self.log.warning(f"could not plot {path}: {exc}")
 
     def summary(self) -> Dict[str, Any]:
-        st, best = self.state, self.state.best
-        out = {k: best.get(k) for k in ("precision", "recall", "hmean")}
-        out.update(best_epoch=best.get("best_epoch"), best_step=best.get("best_step"), steps=st.global_step,
-                   epochs=st.epoch, save_model_dir=os.path.abspath(self.save_dir))
-        if self.last_eval is not None:
-            out["last"] = {k: self.last_eval.get(k) for k in ("precision", "recall", "hmean")}
-        out.update(self.faults.summary(self.amp.enabled))
-        return out
+        """What ``tools/train.py`` prints last: :meth:`TrainState.summary` and the fault counts."""
+        return {**self.state.summary(self.save_dir, self.last_eval), **self.faults.summary(self.amp.enabled)}
 
 
 __all__ = ["Trainer", "check_train_config"]

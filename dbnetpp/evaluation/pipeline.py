@@ -1,13 +1,20 @@
-"""Evaluate a config's model on its Eval set, on one rank or sharded over several.
+"""Evaluate a model on an Eval set, on one rank or sharded over several: the two entry points.
 
-Builds the Eval loader (sharded without padding), the model with its weights and the
-post-process from a validated config, runs :func:`~dbnetpp.evaluation.runner.evaluate_shard`
-on this rank and merges all ranks with :func:`~dbnetpp.evaluation.gather.merge_shards`.
+- :func:`evaluate_config` (``tools/eval.py``): builds the Eval loader (sharded without padding),
+  the model with its weights and the post-process from a validated config; per-image records
+  gathered for the report.
+- :func:`evaluate_in_training` (the trainer): the model being trained and the trainer's loader;
+  counts all-reduced, no records gathered.
+
+Both run :func:`~dbnetpp.evaluation.runner.evaluate_shard` on this rank and merge all ranks with
+:func:`~dbnetpp.evaluation.gather.merge_shards`.
 """
 from __future__ import annotations
 
 import copy
 from typing import Any, Callable, Dict, Mapping, Optional
+
+import paddle
 
 from .. import registered  # noqa: F401  (registers every module name)
 from ..data import build_dataloader
@@ -97,3 +104,28 @@ def evaluate_config(cfg: Mapping[str, Any], weights: str, env: DistEnv, *, proto
         if bar is not None:
             bar.close()
     return merge_shards(shard, rank=env.rank, distributed=env.distributed)
+
+
+def evaluate_in_training(model: paddle.nn.Layer, loader, post_process, protocol: str, env: DistEnv, *,
+                         autocast: Callable[[], Any], should_stop: Callable[[], bool],
+                         warn: Callable[[str], Any]) -> Dict[str, Any]:
+    """The evaluation of ``tools/eval.py`` on this rank's shard of ``loader``, counts all-reduced.
+
+    Returns precision, recall, hmean, ``gt_care``, ``det_care``, ``matched``, ``images`` and ``fps``
+    (this rank's images/s of model + post-process) on every rank.  Images whose label cannot be read
+    are named through ``warn``, as is an image count that differs from the Eval set's.  Raises
+    :class:`~dbnetpp.evaluation.runner.EvaluationInterrupted` on every rank once ``should_stop()``.
+    """
+    shard = evaluate_shard(model, loader, post_process, protocol, autocast=autocast, should_stop=should_stop)
+    merged = merge_shards(shard, rank=env.rank, distributed=env.distributed, gather_records=False)
+    for item in shard.unscored:
+        warn(f"{item['label']}: not scored: {item['reason']}")
+    cur: Dict[str, Any] = {**merged.metrics, **merged.counts, "fps": shard.images_per_second}
+    dataset = loader.dataset
+    expected = getattr(dataset, "num_samples", None)
+    if expected is None and hasattr(dataset, "__len__"):
+        expected = len(dataset)
+    if expected is not None and cur["images"] != expected:
+        warn(f"evaluated {cur['images']} images but the Eval set has {expected} "
+             f"({len(shard.unscored)} with unreadable labels on this rank could not be scored)")
+    return cur

@@ -15,6 +15,7 @@ from dbnetpp.data.dataset import FailedSample, SimpleDataSet
 from dbnetpp.data.transforms.decode_image import DecodeImage
 from dbnetpp.data.transforms.det_label_encode import DetLabelEncode
 from dbnetpp.errors import ConfigError, DataError
+from dbnetpp.ppocr_wheel import ReferenceMissing, wheel_dir
 from dbnetpp.registry import DATASETS
 
 BOX = {"transcription": "a,b", "points": [[1, 1], [9, 1], [9, 6], [1, 6]]}
@@ -69,10 +70,10 @@ def test_sample_is_decoded_and_labelled(tmp_path):
 
 def _load_paddleocr_simple_dataset(monkeypatch):
     """PaddleOCR 2.5's SimpleDataSet from the installed wheel, with its transform package stubbed out."""
-    spec = importlib.util.find_spec("paddleocr")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the paddleocr wheel (reference implementation) is not installed")
-    src = Path(list(spec.submodule_search_locations)[0]) / "ppocr" / "data" / "simple_dataset.py"
+    try:
+        src = wheel_dir() / "ppocr" / "data" / "simple_dataset.py"
+    except ReferenceMissing as exc:
+        pytest.skip(str(exc))
     package, imaug = types.ModuleType("ppocr.data"), types.ModuleType("ppocr.data.imaug")
     package.__path__ = [str(src.parent)]
     imaug.transform = lambda data, ops=None: data

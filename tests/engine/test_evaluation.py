@@ -3,7 +3,7 @@ its result keys, the ``Metric`` section honoured (protocol passed on, main_indic
 signal during the evaluation ending it without a result."""
 from __future__ import annotations
 
-import dbnetpp.engine.trainer as trainer_module
+import dbnetpp.evaluation.pipeline as pipeline_module
 from dbnetpp.config import load_config
 from dbnetpp.engine.guard import StopFlag
 from dbnetpp.engine.trainer import Trainer
@@ -22,7 +22,7 @@ def test_training_evaluation_is_the_shard_evaluation(cli, tiny_data, tmp_path, m
         calls.append((args[3], kwargs))
         return evaluate_shard(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "evaluate_shard", spy)
+    monkeypatch.setattr(pipeline_module, "evaluate_shard", spy)  # evaluate_in_training runs it
     trainer.model.train()
     cur = trainer._evaluate(1, StopFlag())
     assert trainer.model.training  # mode restored

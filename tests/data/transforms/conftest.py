@@ -20,20 +20,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-_NP_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex, "object": object, "str": str}
-
+from dbnetpp.ppocr_wheel import NP_ALIASES, ReferenceMissing, wheel_dir
 
 def _wheel_dir() -> Path:
-    spec = importlib.util.find_spec("paddleocr")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("paddleocr==2.5.0.3 (reference implementation) is not installed")
-    return Path(list(spec.submodule_search_locations)[0])
+    try:
+        return wheel_dir()
+    except ReferenceMissing as exc:
+        pytest.skip(str(exc))
 
 
 def _set_aliases(setter) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, value in _NP_ALIASES.items():
+        for name, value in NP_ALIASES.items():
             setter(np, name, value)
 
 
@@ -49,7 +48,7 @@ def _ref_modules():
     wheel = _wheel_dir()
     imaug = wheel / "ppocr" / "data" / "imaug"
     ns = types.SimpleNamespace()
-    saved = {n: np.__dict__.get(n) for n in _NP_ALIASES}
+    saved = {n: np.__dict__.get(n) for n in NP_ALIASES}
     _set_aliases(setattr)
     sys.path.insert(0, str(wheel))
     try:
