@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Callable, List, Mapping, NamedTuple, Optional
 
 import paddle
 
@@ -111,14 +111,20 @@ def start_weights(model: paddle.nn.Layer, g: Mapping[str, Any], log: logging.Log
         log.info("training from scratch (no Global.pretrained_model)")
 
 
-def forward_state(model: paddle.nn.Layer) -> Dict[str, List[paddle.Tensor]]:
+class ForwardState(NamedTuple):
     """``running``: float state the forward pass updates that is not trained (BatchNorm ``_mean`` /
     ``_variance`` are such parameters), restored after a step without an update; ``trainable``: the
     parameters the optimizer updates (their gradient norm is checked)."""
+    running: List[paddle.Tensor]
+    trainable: List[paddle.Tensor]
+
+
+def forward_state(model: paddle.nn.Layer) -> ForwardState:
+    """The :class:`ForwardState` of ``model`` (unwrapped from DataParallel / AMP decoration)."""
     net = D.unwrap(model)
     running = [t for t in list(net.buffers()) + [p for p in net.parameters() if not p.trainable]
                if t.dtype in FLOAT_DTYPES]
-    return {"running": running, "trainable": [p for p in net.parameters() if p.trainable]}
+    return ForwardState(running, [p for p in net.parameters() if p.trainable])
 
 
 class EvalSchedule(NamedTuple):
@@ -139,5 +145,5 @@ def eval_schedule(g: Mapping[str, Any], has_eval: bool) -> Optional[EvalSchedule
     return EvalSchedule(0, int(ebs)) if isinstance(ebs, int) else EvalSchedule(int(ebs[0]), int(ebs[1]))
 
 
-__all__ = ["Parts", "EvalSchedule", "build_parts", "prepare_output", "log_header", "start_weights", "forward_state",
-           "eval_schedule"]
+__all__ = ["Parts", "EvalSchedule", "ForwardState", "build_parts", "prepare_output", "log_header", "start_weights",
+           "forward_state", "eval_schedule"]

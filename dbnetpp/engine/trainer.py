@@ -78,8 +78,7 @@ class Trainer:
                                                          self.epochs, log=self.log.info)
         self.amp = Amp(g, env.device, warn=self.log.warning)
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
-        tensors = forward_state(self.model)
-        self._running_stats, self._trainable = tensors["running"], tensors["trainable"]
+        self._running_stats, self._trainable = forward_state(self.model)
         self.state = TrainState(best={self.main_indicator: 0.0})
         start_weights(self.model, g, self.log)
         if g.get("checkpoints"):
