@@ -60,7 +60,7 @@ from dbnetpp.deploy.bench import ort_candidates, paddle_candidates, time_pipelin
 from dbnetpp.deploy.export import export_model
 from dbnetpp.deploy.onnx_export import export_onnx
 from dbnetpp.deploy.onnx_flops import onnx_macs
-from dbnetpp.deploy.predictor import finish_quads
+from dbnetpp.deploy.predictor import boxes_from_map
 from dbnetpp.deploy.preprocess import Preprocessor
 from dbnetpp.deploy.settings import InferenceSettings, describe_resize, parse_resize
 from dbnetpp.deploy.zoo import SHIPPED, find_onnx
@@ -153,6 +153,9 @@ def setup_models(args) -> List[Model]:
     work, cache = Path(args.work), Path(args.cache)
     onnx_paths = dict(_pairs(args.onnx, "--onnx"))
     trained = _pairs(args.trained, "--trained")
+    names = args.model_list + [name for name, _ in trained]
+    if len(set(names)) != len(names):  # before any export or download
+        raise DBNetError(f"model names must differ: {names}")
     for name, d in trained:
         if not Path(d).is_dir():
             raise DBNetError(f"--trained {name}={d}: not a folder (export the model with tools/export_model.py)")
@@ -256,8 +259,7 @@ def score(name: str, runner: tuple, image_files: List[str], gt: str, out_dir: Pa
         if not key.isdigit():
             continue  # not an ICDAR2015 test image name: nothing in the GT to score it against
         chw, shape = pre(read_image(path))
-        res = post.process_map(engine(chw[None])[0, 0], int(shape[0]), int(shape[1]))
-        boxes, _ = finish_quads(res["points"], res["scores"], int(shape[0]), int(shape[1]))
+        boxes, _ = boxes_from_map(post, engine(chw[None])[0, 0], shape)
         (out_dir / f"res_img_{int(key)}.txt").write_text("".join(box_line(b) + "\n" for b in boxes))
         written += 1
     result = evaluate_paths(gt, str(out_dir), "official")
@@ -361,11 +363,8 @@ def main(argv=None) -> int:
         load_start = os.getloadavg()
         log(f"{len(images)} images from {args.image_dir}; load average {load_start[0]:.2f} on {os.cpu_count()} cores")
         models = setup_models(args)
-        names = [m.name for m in models]
-        if len(set(names)) != len(names):
-            raise DBNetError(f"model names must differ: {names}")
     except (DBNetError, OSError, ValueError) as exc:
-        print(f"benchmark_infer: {exc}", file=sys.stderr)
+        print(f"benchmarks/infer.py: {exc}", file=sys.stderr)
         return 2
 
     results: Dict[str, Dict[str, dict]] = {m.name: {} for m in models}

@@ -11,6 +11,6 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
 PY=$(project_python "$ROOT")
-if [ $# -eq 0 ] || [ "$1" = -h ] || [ "$1" = --help ]; then sed -n '2,8p' "$0"; [ $# -gt 0 ]; exit; fi
+if [ $# -eq 0 ] || [ "$1" = -h ] || [ "$1" = --help ]; then print_help "$0"; [ $# -gt 0 ]; exit; fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PY" -m ppocr_patches.run export "$@"

@@ -56,6 +56,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
+from dbnetpp.engine.state import LATEST
 from dbnetpp.errors import ConfigError
 from dbnetpp.global_schema import global_value
 from dbnetpp.jsonline import last_json_line
@@ -210,7 +211,7 @@ def demo(args: argparse.Namespace, say) -> int:
     raw = os.path.join(args.data_root, "raw")
     prepared = os.path.join(args.data_root, "text_localization")
     data_opts = data_overrides(cfg, prepared, args.config)
-    ckpt = str(global_value(g, "save_model_dir")).rstrip("/") + "/latest"
+    ckpt = str(global_value(g, "save_model_dir")).rstrip("/") + "/" + LATEST  # the checkpoint the trainer ends on
     py = sys.executable
     gen = [py, tool("make_synth_dataset.py"), "--dst", raw, "--train", str(n_train), "--test", str(n_test),
            "--size", str(size), "--seed", "0", "--force"]

@@ -33,7 +33,7 @@ def _call_first(obj, names: Sequence[str], *args):
 def _has_op(program_file: str, op: str) -> bool:
     """Whether a Paddle 3 PIR program (``inference.json``) holds an op named ``op`` (e.g. ``pd_op.nearest_interp``)."""
     with open(program_file, encoding="utf-8", errors="replace") as f:
-        return f"{op}" in f.read()
+        return op in f.read()
 
 
 class PaddleEngine:

@@ -23,7 +23,7 @@ from .engines import OrtEngine, PaddleEngine
 from .preprocess import Preprocessor, pad_batch
 from .settings import InferenceSettings
 
-__all__ = ["Detector", "order_points_clockwise", "finish_quads"]
+__all__ = ["Detector", "boxes_from_map", "order_points_clockwise", "finish_quads"]
 
 ONNX_FILE = "inference.onnx"
 
@@ -52,6 +52,18 @@ def finish_quads(boxes: np.ndarray, scores: Sequence[float], src_h: int, src_w: 
     if not out_b:
         return np.zeros((0, 4, 2), np.int32), []
     return np.stack(out_b), out_s
+
+
+def boxes_from_map(post, prob: np.ndarray, shape: np.ndarray) -> Tuple[Any, List[float]]:
+    """``post`` (a DBPostProcess) on one ``[h, w]`` map of an image with ``shape`` = [src_h, src_w, rh, rw]:
+    quads ordered, clipped and filtered (:func:`finish_quads`), or polygons clipped to the image."""
+    src_h, src_w = int(shape[0]), int(shape[1])
+    res = post.process_map(prob, src_h, src_w)
+    if post.box_type == "poly":
+        polys = [np.stack([np.clip(p[:, 0], 0, src_w - 1), np.clip(p[:, 1], 0, src_h - 1)], 1)
+                 for p in res["points"]]
+        return polys, list(res["scores"])
+    return finish_quads(res["points"], res["scores"], src_h, src_w)
 
 
 class Detector:
@@ -116,13 +128,7 @@ class Detector:
 
     def boxes_from_map(self, prob: np.ndarray, shape: np.ndarray) -> Tuple[Any, List[float]]:
         """Post-process one ``[h, w]`` map of an image with ``shape`` = [src_h, src_w, rh, rw]."""
-        src_h, src_w = int(shape[0]), int(shape[1])
-        res = self.postprocess.process_map(prob, src_h, src_w)
-        if self.postprocess.box_type == "poly":
-            polys = [np.stack([np.clip(p[:, 0], 0, src_w - 1), np.clip(p[:, 1], 0, src_h - 1)], 1)
-                     for p in res["points"]]
-            return polys, list(res["scores"])
-        return finish_quads(res["points"], res["scores"], src_h, src_w)
+        return boxes_from_map(self.postprocess, prob, shape)
 
     # ------------------------------------------------------------------ API
     def detect_batch(self, imgs: Sequence[np.ndarray]) -> List[Tuple[Any, List[float]]]:

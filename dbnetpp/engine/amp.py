@@ -10,8 +10,8 @@ one warning.  Predictions are cast back to float32 before the loss.
 Gradient overflow: after the backward pass the gradients are unscaled and
 checked; with inf/nan gradients the update is skipped (and a dynamic loss scale
 lowered).  :meth:`Amp.backward_and_step` returns an :class:`AmpOverflow` for
-such a step so that the trainer reports and counts it; ``Amp.skipped`` is the
-running total.
+such a step so that the trainer reports and counts it (:class:`~dbnetpp.engine.faults.Faults`);
+``Amp.skipped`` is this object's own running total.
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@
 2. :func:`prepare_output`: the output folder, ``train.log`` and ``config.yml`` (rank 0);
 3. :func:`log_header`: device, world size, seed;
 4. optimizer and AMP (:mod:`~dbnetpp.engine.optim`, :mod:`~dbnetpp.engine.amp`), then the weights
-   the training starts from: :func:`start_weights` (``Global.pretrained_model``, or nothing) unless
-   ``Global.checkpoints`` resumes (:func:`~dbnetpp.engine.state.resume_state`);
+   the training starts from: ``Global.checkpoints`` resumes (the trainer's ``_resume``,
+   :func:`~dbnetpp.engine.state.resume_state`), else :func:`start_weights` (``Global.pretrained_model``,
+   or nothing);
 5. :func:`forward_state`: the tensors a skipped step restores and the ones it updates.
 """
 from __future__ import annotations
@@ -98,14 +99,9 @@ def log_header(log: logging.Logger, cfg: Mapping[str, Any], g: Mapping[str, Any]
                  "seeded per (seed, epoch, sample), so num_workers does not change the results")
 
 
-def start_weights(model: paddle.nn.Layer, g: Mapping[str, Any], log: logging.Logger) -> None:
-    """Without ``Global.checkpoints``: load ``Global.pretrained_model`` if set, else train from scratch.
-    With it: say that ``pretrained_model`` is not loaded (the checkpoint's weights are)."""
-    pretrained = g.get("pretrained_model")
-    if g.get("checkpoints"):
-        if pretrained:
-            log.info(f"Global.checkpoints is set: Global.pretrained_model ({pretrained}) is not loaded")
-    elif pretrained:
+def start_weights(model: paddle.nn.Layer, pretrained: Optional[str], log: logging.Logger) -> None:
+    """A run that does not resume: load ``Global.pretrained_model`` if set, else train from scratch."""
+    if pretrained:
         load_pretrained(model, str(pretrained), log=log.info)
     else:
         log.info("training from scratch (no Global.pretrained_model)")

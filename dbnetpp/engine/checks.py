@@ -1,8 +1,8 @@
 """Checks of a loaded config that training needs beyond :func:`dbnetpp.config.validate_config`
 (which applies every section's own rules, e.g. ``Global``'s from :mod:`dbnetpp.global_schema`).
 
-They run before anything is built, so a wrong optimizer key or a missing
-checkpoint file never costs a data-loader start-up or a model build.
+They run before anything is built, so a missing checkpoint file or an output folder holding an
+earlier run never costs a data-loader start-up or a model build.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 from ..checkpoint import checkpoint_file
 from ..errors import ConfigError
-from ..global_schema import global_value
+from ..global_schema import GLOBAL_KEYS, global_value
+from .state import LATEST
 
 
 def _checkpoint_exists(path: str) -> bool:
@@ -49,8 +50,9 @@ def check_output_dir(g: Mapping[str, Any]) -> None:
     folder (``Global.checkpoints``) or ``Global.overwrite`` is true.
     """
     out = str(global_value(g, "save_model_dir"))
-    if not out.strip():
-        raise ConfigError("is empty: name the folder for checkpoints and logs", key="Global.save_model_dir")
+    blank = GLOBAL_KEYS["save_model_dir"].rule(out)  # this check also runs on configs not validated yet
+    if blank:
+        raise ConfigError(blank, key="Global.save_model_dir")
     if g.get("overwrite") or not os.path.isdir(out):
         return
     saved = sorted(f for f in os.listdir(out) if f.endswith(".pdparams"))
@@ -62,5 +64,5 @@ def check_output_dir(g: Mapping[str, Any]) -> None:
     shown = ", ".join(saved[:4]) + (" ..." if len(saved) > 4 else "")
     raise ConfigError(
         f"{out} holds the checkpoints of an earlier run ({shown}); a new run would replace them. Resume it with "
-        f"-o Global.checkpoints={os.path.join(out, 'latest')}, train into another folder with "
+        f"-o Global.checkpoints={os.path.join(out, LATEST)}, train into another folder with "
         f"-o Global.save_model_dir=DIR, or replace it with -o Global.overwrite=true", key="Global.save_model_dir")

@@ -138,7 +138,7 @@ class Faults:
         """
         if outcome.overflow is not None:
             self.amp_overflows += 1
-        if outcome.kind is StepKind.UPDATED:
+        if outcome.updated:
             self.guard.good()
             self.empty_streak = 0
         elif outcome.kind is StepKind.AMP_OVERFLOW:

@@ -21,9 +21,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from ..metrics.samples import METRIC_KEYS
+
 LATEST = "latest"
 BEST = "best_accuracy"
-METRIC_KEYS = ("precision", "recall", "hmean")  # kept with the best result and in the summary
 
 
 def epoch_checkpoint(epoch: int) -> str:

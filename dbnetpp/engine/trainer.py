@@ -28,7 +28,7 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import num_samples
 from ..data.loader import SKIPPED_KEY
 from ..errors import ConfigError, DataError, LoaderError
-from ..evaluation import EvaluationInterrupted, evaluate_in_training
+from ..evaluation import EvaluationInterrupted, eval_protocol, evaluate_in_training
 from ..global_schema import with_defaults
 from .amp import Amp, grad_norm
 from .build import build_parts, eval_schedule, forward_state, log_header, prepare_output, start_weights
@@ -71,6 +71,7 @@ class Trainer:
         self.train_loader, self.eval_loader, self.model = parts.train_loader, parts.eval_loader, parts.model
         self.loss_fn, self.post_process, self.metric = parts.loss_fn, parts.post_process, parts.metric
         self.main_indicator, self.steps_per_epoch = parts.main_indicator, len(parts.train_loader)
+        self.protocol = eval_protocol(cfg)  # Metric.protocol, "official" by default
         self.log = prepare_output(cfg, self.save_dir, env)
         log_header(self.log, cfg, g, env, self.save_dir)
 
@@ -80,14 +81,16 @@ class Trainer:
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
         self._running_stats, self._trainable = forward_state(self.model)
         self.state = TrainState(best={self.main_indicator: 0.0})
-        start_weights(self.model, g, self.log)
-        if g.get("checkpoints"):
-            self._resume(str(g["checkpoints"]))
+        resume = g.get("checkpoints")
+        if resume:
+            self._resume(str(resume))
+        else:
+            start_weights(self.model, g.get("pretrained_model"), self.log)
         if env.distributed:
             self.model = paddle.DataParallel(self.model)
 
         self.metrics_out = MetricsWriter(os.path.join(self.save_dir, "metrics.jsonl") if self.main else None,
-                                         self.state.global_step if g.get("checkpoints") else None)
+                                         self.state.global_step if resume else None)
         self.vdl = VisualDLWriter(bool(g["use_visualdl"]) and self.main,
                                   g.get("log_dir") or os.path.join(self.save_dir, "vdl"), self.log)
         self.faults = Faults(int(g["max_bad_steps"]), self.log, self.metrics_out, save_dir=self.save_dir,
@@ -99,7 +102,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ resume / save
     def _resume(self, ckpt: str) -> None:
-        """Weights, optimizer, schedule, loss scaler, random generators and position from ``ckpt``."""
+        """Weights, optimizer, schedule, loss scaler, random generators and position from ``ckpt``
+        (``Global.pretrained_model`` is not loaded then: the checkpoint holds the weights)."""
+        pretrained = self.g.get("pretrained_model")
+        if pretrained:
+            self.log.info(f"Global.checkpoints is set: Global.pretrained_model ({pretrained}) is not loaded")
         states = load_checkpoint(ckpt, self.model, self.optimizer, log=self.log.info,
                                  partial=bool(self.g["allow_partial_resume"])) or {}
         st = self.state = resume_state(states, self.steps_per_epoch, self.env.world_size, self.main_indicator,
@@ -165,7 +172,7 @@ class Trainer:
                 outcome = self._step(batch, stop, epoch, st.iter_in_epoch)
                 st.iter_in_epoch += 1
                 self.times.stepped(samples)
-                if outcome.kind is StepKind.UPDATED:
+                if outcome.updated:
                     self.stats.update(outcome.losses)
                 last_of_epoch, stop_now = st.iter_in_epoch >= self.steps_per_epoch, outcome.stop
                 if st.global_step % print_every == 0 or last_of_epoch or st.global_step >= plan or stop_now:
@@ -236,7 +243,7 @@ class Trainer:
         statistics (the forward pass changed them); the step counts and the schedule advances either way."""
         saved = [(b, b.clone()) for b in self._running_stats]
         outcome = self._forward_backward(batch, stop)
-        if outcome.kind is not StepKind.UPDATED:
+        if not outcome.updated:
             self.optimizer.clear_grad()  # all ranks skip the update together, so no gradient sync is pending
             with paddle.no_grad():
                 for buf, value in saved:
@@ -301,7 +308,7 @@ class Trainer:
         D.sync_buffers(self.model, self.env.distributed)  # every shard scores the weights rank 0 saves
         try:
             cur = evaluate_in_training(self.model, self.eval_loader, self.post_process,
-                                       getattr(self.metric, "protocol", "official"), self.env,
+                                       self.protocol, self.env,
                                        autocast=self.amp.autocast, should_stop=lambda: stop.requested,
                                        warn=self.log.warning)
         except EvaluationInterrupted:

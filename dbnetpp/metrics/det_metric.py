@@ -12,7 +12,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 from ..registry import METRICS
 from .icdar_eval import Sample, check_protocol, evaluate_samples, metrics_from_counts
-from .samples import COUNT_KEYS, gt_dont_care, polygons
+from .samples import COUNT_KEYS, METRIC_KEYS, gt_dont_care, polygons
 
 
 @METRICS.register()
@@ -29,11 +29,12 @@ class DetMetric:
     :meth:`get_counts` over ranks (an all-reduce of the four integers, as
     :func:`dbnetpp.evaluation.reduce_counts` does) and turn the sums into metrics with
     :meth:`metric_from_counts`.  Training reads ``main_indicator`` (which result picks
-    ``best_accuracy``) and ``protocol`` (passed to the shard evaluation) from it.
+    ``best_accuracy``) from it; the protocol of its evaluation is the config's ``Metric.protocol``
+    (:func:`dbnetpp.evaluation.eval_protocol`).
     """
 
     def __init__(self, main_indicator: str = "hmean", protocol: str = "official"):
-        if main_indicator not in ("hmean", "precision", "recall"):
+        if main_indicator not in METRIC_KEYS:
             raise ValueError(f"main_indicator must be hmean, precision or recall, got {main_indicator!r}")
         self.main_indicator = main_indicator
         self.protocol = check_protocol(protocol)

@@ -24,6 +24,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 COUNT_KEYS = ("gt_care", "det_care", "matched", "images")
+METRIC_KEYS = ("precision", "recall", "hmean")  # what the counts give; any one can pick best_accuracy
 
 
 def to_numpy(x: Any) -> np.ndarray:
