@@ -13,6 +13,13 @@ Output (``--dst``), the layout PaddleOCR documents under
     test_icdar2015_label.txt    ch4_test_images/img_1.jpg<TAB>[...]
     icdar_c4_train_imgs/        ch4_test_images/
 
+``--val N`` holds out ``N`` training images as a validation set: ``val_icdar2015_label.txt`` lists them
+(their images stay in ``icdar_c4_train_imgs/``) and ``train_icdar2015_label.txt`` then lacks them.  The
+images are ``random.Random(--val-seed).sample`` (default seed 0) of the training images in numeric order,
+listed in that order, so the same release, ``N`` and seed always give the same split.  Preparing the
+training split without ``--val`` removes a validation file left by an earlier run (its images are
+training images again).
+
 Images are hard-linked (copied when the link fails, e.g. across file systems), or
 symlinked with ``--symlink``; zips are extracted.  GT files may carry a UTF-8 BOM
 and CRLF line ends, transcriptions may contain commas, ``###`` marks don't-care
@@ -23,13 +30,15 @@ everything is written to a staging folder inside ``--dst`` first and moved into
 place at the end, so a failed run changes nothing.
 
 The last line printed is one JSON object:
-``{"train": {"images", "boxes", "care", "dont_care", "skipped_lines"}, "test": {...}}``.
+``{"train": {"images", "boxes", "care", "dont_care", "skipped_lines"}, "test": {...}}``, with ``"val"``
+(the same counts, plus ``"seed"``) when ``--val`` is given.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -51,6 +60,8 @@ class SplitSpec(NamedTuple):
     label_file: str  # output label file name
     image_dir: str  # output image folder name (also the label-file path prefix)
 
+
+VAL_LABEL_FILE = "val_icdar2015_label.txt"
 
 SPLITS: Dict[str, SplitSpec] = {
     "train": SplitSpec("ch4_training_images", "ch4_training_localization_transcription_gt",
@@ -149,6 +160,7 @@ class SplitResult(NamedTuple):
     lines: List[str]  # label-file lines
     images: List[str]  # image base names, in label-file order
     stats: Dict[str, int]
+    skipped: List[int]  # bad GT lines skipped, per image
 
 
 def match_files(images: Source, gts: Source) -> List[Tuple[str, str]]:
@@ -192,7 +204,7 @@ def match_files(images: Source, gts: Source) -> List[Tuple[str, str]]:
 def convert_split(spec: SplitSpec, images: Source, gts: Source, skip_bad_lines: bool, progress: bool) -> SplitResult:
     """Validate every image and GT line of a split and build its label-file lines."""
     stats = {"images": 0, "boxes": 0, "care": 0, "dont_care": 0, "skipped_lines": 0}
-    lines, names = [], []
+    lines, names, skipped = [], [], []
     bad: List[DataError] = []
     for img_name, gt_name in tqdm(match_files(images, gts), desc=f"check {spec.images}", unit="img",
                                   file=sys.stderr, disable=not progress):
@@ -201,6 +213,7 @@ def convert_split(spec: SplitSpec, images: Source, gts: Source, skip_bad_lines: 
         boxes = parse_gt_bytes(gts.read(gt_name), gts.label(gt_name), errors=errors)
         if errors:
             bad.extend(errors)
+        skipped.append(len(errors or ()))
         entries = [{"transcription": b.transcription, "points": b.points} for b in boxes]
         lines.append(f"{spec.image_dir}/{img_name}\t{json.dumps(entries, ensure_ascii=False)}")
         names.append(img_name)
@@ -213,7 +226,30 @@ def convert_split(spec: SplitSpec, images: Source, gts: Source, skip_bad_lines: 
         print(f"prepare_icdar2015: skipped bad line: {exc}", file=sys.stderr)
     if len(bad) > 10:
         print(f"prepare_icdar2015: ... and {len(bad) - 10} more skipped line(s)", file=sys.stderr)
-    return SplitResult(lines, names, stats)
+    return SplitResult(lines, names, stats, skipped)
+
+
+def _line_stats(lines: List[str], skipped: int) -> Dict[str, int]:
+    boxes = [json.loads(line.split("\t", 1)[1]) for line in lines]
+    total = sum(len(b) for b in boxes)
+    dont_care = sum(e["transcription"] == DONT_CARE for b in boxes for e in b)
+    return {"images": len(lines), "boxes": total, "care": total - dont_care, "dont_care": dont_care,
+            "skipped_lines": skipped}
+
+
+def hold_out(result: SplitResult, count: int, seed: int) -> Tuple[SplitResult, SplitResult]:
+    """``count`` images of ``result`` (``random.Random(seed).sample`` in label-file order) as a validation
+    split -> (training without them, validation), both in label-file order."""
+    if not 0 < count < len(result.lines):
+        raise DataError(f"--val {count}: must be between 1 and {len(result.lines) - 1} (the training split has "
+                        f"{len(result.lines)} images)")
+    picked = set(random.Random(seed).sample(range(len(result.lines)), count))
+    parts = []
+    for keep in (False, True):
+        idx = [i for i in range(len(result.lines)) if (i in picked) == keep]
+        lines, skipped = [result.lines[i] for i in idx], [result.skipped[i] for i in idx]
+        parts.append(SplitResult(lines, [result.images[i] for i in idx], _line_stats(lines, sum(skipped)), skipped))
+    return parts[0], parts[1]
 
 
 def _same_dir(a: str, b: str) -> bool:
@@ -222,6 +258,8 @@ def _same_dir(a: str, b: str) -> bool:
 
 def existing_outputs(dst: str, splits: List[str], src: str) -> List[str]:
     found = []
+    if "train" in splits and os.path.lexists(os.path.join(dst, VAL_LABEL_FILE)):
+        found.append(os.path.join(dst, VAL_LABEL_FILE))  # replaced, or removed without --val
     for split in splits:
         spec = SPLITS[split]
         label, img_dir = os.path.join(dst, spec.label_file), os.path.join(dst, spec.image_dir)
@@ -239,11 +277,21 @@ def _replace(staged: str, final: str, trash: str) -> None:
     os.replace(staged, final)
 
 
+def _write_label_file(path: str, lines: List[str]) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(lines) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def prepare(src: str, dst: str, splits: List[str], force: bool = False, skip_bad_lines: bool = False,
-            symlink: bool = False, progress: bool = True) -> Dict[str, Dict[str, int]]:
-    """Convert ``splits`` of ``src`` into ``dst``; returns per-split statistics."""
+            symlink: bool = False, progress: bool = True, val: int = 0, val_seed: int = 0) -> Dict[str, Dict[str, int]]:
+    """Convert ``splits`` of ``src`` into ``dst`` (``val`` training images held out, see the module
+    docstring); returns per-split statistics."""
     if not os.path.isdir(src):
         raise DataError("source folder not found", src)
+    if val and "train" not in splits:
+        raise DataError("--val holds out training images: it needs the train split", src)
     existing = existing_outputs(dst, splits, src)
     if existing and not force:
         raise FileExistsError(f"refusing to overwrite existing output(s): {', '.join(existing)} (pass --force to replace them)")
@@ -260,11 +308,20 @@ def prepare(src: str, dst: str, splits: List[str], force: bool = False, skip_bad
             images, gts = Source(src, spec.images), Source(src, spec.gt)
             try:
                 result = convert_split(spec, images, gts, skip_bad_lines, progress)
+                all_images = result.images  # held-out images stay in the split's image folder
+                if split == "train" and val:
+                    result, held = hold_out(result, val, val_seed)
+                    _write_label_file(os.path.join(stage, VAL_LABEL_FILE), held.lines)
+                    staged.append((os.path.join(stage, VAL_LABEL_FILE), os.path.join(dst, VAL_LABEL_FILE), None, None))
+                    summary["val"] = {**held.stats, "seed": val_seed}
+                    notes.append(f"val: {val} training images (random.Random({val_seed}).sample) held out -> "
+                                 f"{os.path.join(dst, VAL_LABEL_FILE)}")
+                elif split == "train" and os.path.lexists(os.path.join(dst, VAL_LABEL_FILE)):
+                    staged.append((None, os.path.join(dst, VAL_LABEL_FILE), None, None))
+                    notes.append(f"val: {os.path.join(dst, VAL_LABEL_FILE)} removed (no --val: its images are "
+                                 f"training images again)")
                 label_tmp = os.path.join(stage, spec.label_file)
-                with open(label_tmp, "w", encoding="utf-8", newline="\n") as f:
-                    f.write("\n".join(result.lines) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
+                _write_label_file(label_tmp, result.lines)
                 img_final = os.path.join(dst, spec.image_dir)
                 in_place = _same_dir(img_final, images.where)
                 img_tmp = None
@@ -272,7 +329,7 @@ def prepare(src: str, dst: str, splits: List[str], force: bool = False, skip_bad
                 if not in_place:
                     img_tmp = os.path.join(stage, spec.image_dir)
                     os.makedirs(img_tmp)
-                    for name in tqdm(result.images, desc=f"write {spec.image_dir}", unit="img",
+                    for name in tqdm(all_images, desc=f"write {spec.image_dir}", unit="img",
                                      file=sys.stderr, disable=not progress):
                         how = images.place(name, os.path.join(img_tmp, name), symlink)
                         hows[how] = hows.get(how, 0) + 1
@@ -289,7 +346,10 @@ def prepare(src: str, dst: str, splits: List[str], force: bool = False, skip_bad
         for label_tmp, label_final, img_tmp, img_final in staged:
             if img_tmp is not None:
                 _replace(img_tmp, img_final, trash)
-            _replace(label_tmp, label_final, trash)
+            if label_tmp is None:  # an output to remove
+                os.rename(label_final, os.path.join(trash, os.path.basename(label_final)))
+            else:
+                _replace(label_tmp, label_final, trash)
         done = True
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -301,10 +361,11 @@ def prepare(src: str, dst: str, splits: List[str], force: bool = False, skip_bad
 
 
 def print_summary(summary: Dict[str, Dict[str, int]]) -> None:
-    for split, s in summary.items():
+    ordered = {k: summary[k] for k in ("train", "val", "test") if k in summary}
+    for split, s in ordered.items():
         print(f"{split}: {s['images']} images, {s['boxes']} boxes ({s['care']} care, {s['dont_care']} don't care), "
               f"{s['skipped_lines']} bad line(s) skipped")
-    print(json.dumps(summary))
+    print(json.dumps(ordered))
 
 
 def parse_splits(text: str) -> List[str]:
@@ -327,10 +388,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--symlink", action="store_true",
                         help="symlink images instead of hard-linking / copying them (folder sources only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    parser.add_argument("--val", type=int, default=0, metavar="N",
+                        help=f"hold out N training images as a validation set ({VAL_LABEL_FILE}); default 0")
+    parser.add_argument("--val-seed", type=int, default=0, metavar="S",
+                        help="seed of the held-out sample (default 0)")
     args = parser.parse_args(argv)
+    if args.val < 0:
+        parser.error(f"--val must be >= 0, got {args.val}")
     try:
         summary = prepare(args.src, args.dst, args.splits, force=args.force, skip_bad_lines=args.skip_bad_lines,
-                          symlink=args.symlink, progress=not args.no_progress)
+                          symlink=args.symlink, progress=not args.no_progress, val=args.val, val_seed=args.val_seed)
     except (DataError, OSError) as exc:
         print(f"prepare_icdar2015: error: {exc}", file=sys.stderr)
         return 1

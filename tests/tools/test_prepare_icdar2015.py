@@ -268,3 +268,64 @@ def test_prepared_output_feeds_the_shipped_config(tmp_path, tool, capsys):
     assert batches[0]["image"].shape == [1, 3, 64, 96] and batches[0]["shape"].shape == [1, 4]
     assert sum(len(p) for b in batches for p in b["polys"]) == summary["test"]["boxes"]
     assert sum(int(t.sum()) for b in batches for t in b["ignore_tags"]) == summary["test"]["dont_care"]
+
+
+def _label_names(path: Path):
+    return [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_validation_split_is_disjoint_deterministic_and_counted(tmp_path, tool, capsys):
+    make_synthetic(tmp_path / "src", n_train=12, n_test=2)
+    code, out, err = run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "a", "--val", 4)
+    assert code == 0, err
+    summary = json.loads(out[-1])
+    assert list(summary) == ["train", "val", "test"]
+    assert summary["val"] == {"images": 4, "boxes": 12, "care": 8, "dont_care": 4, "skipped_lines": 0, "seed": 0}
+    assert summary["train"]["images"] == 8 and summary["train"]["boxes"] == 24
+    assert any("4 training images (random.Random(0).sample) held out" in line for line in out)
+    train, val = _label_names(tmp_path / "a" / "train_icdar2015_label.txt"), _label_names(
+        tmp_path / "a" / "val_icdar2015_label.txt")
+    assert not set(train) & set(val) and len(set(train) | set(val)) == 12
+    numbers = [int(n.split("_")[-1].split(".")[0]) for n in val]
+    assert numbers == sorted(numbers) and all(n.startswith("icdar_c4_train_imgs/") for n in val)
+    assert all((tmp_path / "a" / n).is_file() for n in val)  # the images stay in the training folder
+    # the same release, N and seed: the same split; another seed: another one
+    assert run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "b", "--val", 4)[0] == 0
+    assert _label_names(tmp_path / "b" / "val_icdar2015_label.txt") == val
+    assert run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "c", "--val", 4, "--val-seed", 5)[0] == 0
+    assert _label_names(tmp_path / "c" / "val_icdar2015_label.txt") != val
+    # it is an output like the others: not replaced without --force; re-preparing without --val removes it
+    code, out, err = run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "a", "--val", 3)
+    assert code == 1 and "val_icdar2015_label.txt" in err and "--force" in err
+    code, out, err = run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "a", "--force")
+    assert code == 0, err
+    assert not (tmp_path / "a" / "val_icdar2015_label.txt").exists() and "val" not in json.loads(out[-1])
+    assert any("val_icdar2015_label.txt removed" in line for line in out)
+    assert len(_label_names(tmp_path / "a" / "train_icdar2015_label.txt")) == 12
+
+
+def test_validation_split_refuses_impossible_sizes(tmp_path, tool, capsys):
+    make_synthetic(tmp_path / "src", n_train=3, n_test=1)
+    for n in (3, 7):
+        code, out, err = run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / f"o{n}", "--val", n)
+        assert code == 1 and f"--val {n}: must be between 1 and 2 (the training split has 3 images)" in err
+        assert not (tmp_path / f"o{n}").exists()  # nothing written
+    code, out, err = run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "t", "--splits", "test",
+                         "--val", 1)
+    assert code == 1 and "--val holds out training images: it needs the train split" in err
+    with pytest.raises(SystemExit):
+        tool.main(["--src", str(tmp_path / "src"), "--dst", str(tmp_path / "n"), "--val", "-1"])
+
+
+@pytest.mark.shared
+def test_real_icdar2015_validation_split(icdar_dir, tmp_path, tool, capsys):
+    """``--val 100`` on the real release: 900 + 100 training images, every box kept, the test split unchanged."""
+    code, out, err = run(tool, capsys, "--src", icdar_dir, "--dst", tmp_path / "v", "--symlink", "--val", 100)
+    assert code == 0, err
+    summary = json.loads(out[-1])
+    assert summary["train"]["images"] == 900 and summary["val"]["images"] == 100
+    for key in ("boxes", "care", "dont_care"):
+        assert summary["train"][key] + summary["val"][key] == {"boxes": 11886, "care": 4468, "dont_care": 7418}[key]
+    assert summary["test"]["images"] == 500
+    val = _label_names(tmp_path / "v" / "val_icdar2015_label.txt")
+    assert len(val) == 100 and not set(val) & set(_label_names(tmp_path / "v" / "train_icdar2015_label.txt"))
