@@ -70,13 +70,15 @@ def _config(args, data: str, batch_per_proc: int) -> Dict:
 
 
 def _shard(batch: Dict, index: int, procs: int) -> Dict:
-    """The samples of ``batch`` a data-parallel rank ``index`` of ``procs`` gets (interleaved sharding)."""
+    """The samples of ``batch`` a data-parallel rank ``index`` of ``procs`` gets: its block of the global
+    batch, as ``paddle.io.DistributedBatchSampler`` (and so the project's sampler) shares it out."""
     import paddle
 
     out = {}
     for key, value in batch.items():
         if isinstance(value, paddle.Tensor) and value.ndim > 0:
-            out[key] = value[index::procs]
+            block = value.shape[0] // procs
+            out[key] = value[index * block:(index + 1) * block]
         else:
             out[key] = value
     return out

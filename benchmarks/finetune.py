@@ -1,7 +1,7 @@
 """Fine-tuning benchmark: train a config on ICDAR2015, print test hmean against wall-clock minutes.
 
     python benchmarks/finetune.py -c configs/det/cpu/ft_mv3_db++_icdar15.yml [--procs 2] [--minutes 60] \\
-        [--work output/bench_ft_dbpp] [-o Key=value ...]
+        [--work output/bench_ft_dbpp] [--engine dbnetpp|paddleocr] [-o Key=value ...]
 
 Runs ``tools/train.py`` on the config as it is (its schedule, evaluation steps and Eval set are fixed in
 the file before the run) with ``--procs`` data-parallel processes (``paddle.distributed.launch
@@ -10,6 +10,16 @@ evaluations the trainer logs (``metrics.jsonl``).  ``--minutes`` is a safety lim
 wall time, evaluations included: when it is reached the trainer is stopped (SIGTERM: it saves ``latest``)
 and the run is reported as cut.  Checkpoint choice is the trainer's: ``best_accuracy`` is the best
 evaluation so far, as in PaddleOCR.
+
+``--engine paddleocr`` trains the same recipe with PaddleOCR release/2.5's own loop (the upstream route,
+``ppocr_patches``; needs ``PADDLEOCR_DIR`` or ``third_party/PaddleOCR``) from the config without our own
+keys (written as ``paddleocr_config.yml`` in the output folder).  PaddleOCR evaluates on rank 0 alone
+while the other ranks wait in the next gradient all-reduce, which gloo abandons after about 30 s (the run
+aborts with ``gloo::TimeoutException``); so its run saves checkpoints at the recipe's evaluation steps
+instead (``save_epoch_step``; each step must end an epoch), and ``tools/eval.py`` scores them afterwards
+with the same processes, Eval set and protocol as our loop's evaluations (their minutes count in the
+run's).  Both engines report ``train_samples_per_s``: the total batch over the median ``avg_batch_cost``
+of the logged training windows (evaluations excluded).
 
 Prints one line per evaluation (minutes since start, step, epoch, precision, recall, hmean), then one
 JSON object: ``precision`` / ``recall`` / ``hmean`` of the best evaluation (``best_accuracy``), the last
@@ -21,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,8 +40,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.config import load_config
 from dbnetpp.dist import usable_cores
-from dbnetpp.jsonline import read_events
+from dbnetpp.jsonline import last_json_line, read_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +54,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                     help="data-parallel processes (default: the number of CPU cores)")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time limit of the whole run (default 60)")
     ap.add_argument("--work", help="output folder (Global.save_model_dir; default output/bench_finetune/<config>)")
+    ap.add_argument("--engine", choices=("dbnetpp", "paddleocr"), default="dbnetpp",
+                    help="training loop: ours (tools/train.py, default) or PaddleOCR release/2.5's (ppocr_patches)")
     args = ap.parse_args(argv)
     if args.procs < 1 or args.minutes <= 0:
         ap.error("--procs must be >= 1 and --minutes > 0")
@@ -59,39 +73,145 @@ def _stop(proc: subprocess.Popen, timeout: float = 120) -> None:
         proc.wait()
 
 
-def run(args, work: Path) -> Dict:
+def _launch(args, work: Path, script: List[str]) -> List[str]:
     cmd = [sys.executable]
     if args.procs > 1:
         cmd += ["-m", "paddle.distributed.launch", "--log_dir", str(work / "launch_logs"),
                 "--nproc_per_node", str(args.procs)]
-    cmd += [str(ROOT / "tools/train.py"), "-c", args.config, "-o", f"Global.save_model_dir={work}",
-            "Global.use_gpu=False", *args.opt]
-    start = time.time()
-    deadline = start + args.minutes * 60
-    log_path = work / "train.log"
-    reason = "finished"
+    return cmd + script
+
+
+def _train_command(args, work: Path) -> List[str]:
+    """tools/train.py, or PaddleOCR's trainer on the config without our own keys."""
+    if args.engine == "dbnetpp":
+        return _launch(args, work, [str(ROOT / "tools/train.py"), "-c", args.config, "-o",
+                                    f"Global.save_model_dir={work}", "Global.use_gpu=False", *args.opt])
+    from ppocr_patches.config import write_paddleocr_config
+
+    cfg = load_config(args.config, [*args.opt, f"Global.save_model_dir={work}", "Global.use_gpu=False"])
+    g = cfg["Global"]
+    plan = paddleocr_eval_plan(cfg, args.procs)
+    # PaddleOCR evaluates on rank 0 alone while the other ranks wait in the next gradient all-reduce, which
+    # gloo gives up after about 30 s (gloo::TimeoutException, the run aborts): its evaluations are made
+    # afterwards on the checkpoints it saves at those steps (every save_epoch_step epochs, and latest)
+    g["eval_batch_step"] = [plan["total"] + 1, 1]
+    g["save_epoch_step"] = plan["save_epoch_step"]
+    (work / "eval_plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    upstream = write_paddleocr_config(cfg, str(work / "paddleocr_config.yml"))
+    return _launch(args, work, [str(ROOT / "ppocr_patches/run.py"), "train", "-c", upstream])
+
+
+def paddleocr_eval_plan(cfg: Dict, procs: int) -> Dict:
+    """The global steps at which the recipe evaluates (``eval_batch_step``, and the end with
+    ``eval_at_end``), as epochs of PaddleOCR's loader: ``{"steps_per_epoch", "total", "epochs",
+    "save_epoch_step"}``.  Each must end an epoch, since PaddleOCR saves checkpoints there only."""
+    import math
+
+    from dbnetpp.data import build_dataloader
+    from dbnetpp.global_schema import with_defaults
+
+    g = with_defaults(cfg["Global"])
+    spe = len(build_dataloader(cfg, "Train", rank=0, world_size=procs, seed=0))  # = paddle's DistributedBatchSampler
+    total = int(g["epoch_num"]) * spe
+    ebs = g.get("eval_batch_step")
+    start, every = (0, int(ebs)) if isinstance(ebs, int) else (int(ebs[0]), int(ebs[1]))
+    steps = [s for s in range(start + every, total + 1, every)] if ebs is not None else []
+    if g["eval_at_end"] and total not in steps:
+        steps.append(total)
+    off = [s for s in steps if s % spe]
+    if off:
+        raise RuntimeError(f"evaluation steps {off} do not end an epoch of {spe} steps: PaddleOCR saves checkpoints "
+                           f"only at epoch ends, so its run cannot be evaluated there")
+    epochs = [s // spe for s in steps]
+    return {"steps_per_epoch": spe, "total": total, "epochs": epochs,
+            "save_epoch_step": math.gcd(*epochs) if epochs else 10 ** 6}
+
+
+def _watch(cmd: List[str], log_path: Path, deadline: float, env: Optional[Dict[str, str]] = None) -> str:
+    """Run ``cmd`` with its output in ``log_path`` until it ends or ``deadline`` (SIGTERM) -> how it ended."""
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, cwd=os.getcwd(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
         try:
             while proc.poll() is None:
                 if time.time() > deadline:
-                    reason = "cut by --minutes"
                     _stop(proc)
-                    break
+                    return "cut by --minutes"
                 time.sleep(2)
         except KeyboardInterrupt:
-            reason = "interrupted"
             _stop(proc, timeout=30)
-    end = time.time()
-    if reason == "finished" and proc.returncode != 0:
+            return "interrupted"
+    if proc.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-        raise RuntimeError(f"tools/train.py failed (exit {proc.returncode}); last lines of {log_path}:\n"
-                           + "\n".join(tail))
-    metrics = work / "metrics.jsonl"
-    trains = read_events(metrics, "train")
-    return {"evals": read_events(metrics, "eval"), "start": start, "end": end, "reason": reason,
-            "steps": max((t["global_step"] for t in trains), default=0), "log": str(log_path)}
+        raise RuntimeError(f"{cmd[-1] if len(cmd) < 3 else ' '.join(cmd[:6])}... failed (exit {proc.returncode}); "
+                           f"last lines of {log_path}:\n" + "\n".join(tail))
+    return "finished"
+
+
+def run(args, work: Path) -> Dict:
+    cmd = _train_command(args, work)
+    start = time.time()
+    deadline = start + args.minutes * 60
+    log_path = work / ("train.log" if args.engine == "dbnetpp" else "stdout.log")
+    reason = _watch(cmd, log_path, deadline)
+    end = time.time()
+    if args.engine == "dbnetpp":
+        metrics = work / "metrics.jsonl"
+        trains = read_events(metrics, "train")
+        evals = read_events(metrics, "eval")
+        costs = [t["batch_cost"] for t in trains if "batch_cost" in t]
+        steps = max((t["global_step"] for t in trains), default=0)
+    else:
+        # PaddleOCR's rank 0 logs to <save_model_dir>/train.log
+        costs, steps = paddleocr_log((work / "train.log").read_text(encoding="utf-8", errors="replace"))
+        evals = evaluate_checkpoints(args, work, deadline) if reason == "finished" else []
+        end = time.time()
+    return {"evals": evals, "start": start, "end": end, "reason": reason, "steps": steps, "log": str(log_path),
+            "batch_costs": costs}
+
+
+def paddleocr_log(text: str):
+    """PaddleOCR's training log -> (avg_batch_cost of each logged window, last global step)."""
+    costs: List[float] = []
+    step = 0
+    for m in re.finditer(r"global_step: (\d+),.*avg_batch_cost: ([0-9.]+) s", text):
+        step = int(m.group(1))
+        costs.append(float(m.group(2)))
+    return costs, step
+
+
+def evaluate_checkpoints(args, work: Path, deadline: float) -> List[Dict]:
+    """``tools/eval.py`` (same processes, the config's Eval set and protocol) on PaddleOCR's checkpoints at the
+    planned evaluation steps (``iter_epoch_N``, and ``latest`` for the last step), in step order."""
+    plan = json.loads((work / "eval_plan.json").read_text(encoding="utf-8"))
+    last_epoch = plan["total"] // plan["steps_per_epoch"]
+    evals = []
+    for epoch in plan["epochs"]:
+        name = "latest" if epoch == last_epoch else f"iter_epoch_{epoch}"
+        folder = work / f"eval_{name}"
+        folder.mkdir(exist_ok=True)
+        cmd = _launch(args, folder, [str(ROOT / "tools/eval.py"), "-c", args.config, "-o", *args.opt,
+                                     f"Global.pretrained_model={work / name}", "Global.use_gpu=False"])
+        log = folder / "eval.log"
+        if _watch(cmd, log, deadline) != "finished":
+            break
+        res = last_json_line(log.read_text(encoding="utf-8", errors="replace"), "hmean")
+        if res is None:
+            raise RuntimeError(f"tools/eval.py printed no result; see {log}")
+        evals.append({**{k: res[k] for k in ("precision", "recall", "hmean")}, "global_step": epoch * plan[
+            "steps_per_epoch"], "epoch": epoch, "time": time.time(), "source": f"tools/eval.py on {name}"})
+    return evals
+
+
+def samples_per_s(args, costs: List[float]) -> Optional[float]:
+    """Total batch / median seconds per step of the logged windows (a window holding an evaluation is an outlier
+    the median ignores)."""
+    if not costs:
+        return None
+    cfg = load_config(args.config, args.opt)
+    total = int(cfg["Train"]["loader"]["batch_size_per_card"]) * args.procs
+    ordered = sorted(costs)
+    return round(total / ordered[len(ordered) // 2], 3)
 
 
 def _raise_interrupt(signum, frame):
@@ -118,7 +238,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     curve = [{"minutes": round((e["time"] - res["start"]) / 60, 2), "step": e["global_step"],
-              "epoch": e.get("epoch"), "precision": e["precision"], "recall": e["recall"], "hmean": e["hmean"]}
+              "epoch": e.get("epoch"), "precision": e["precision"], "recall": e["recall"], "hmean": e["hmean"],
+              **({"source": e["source"]} if "source" in e else {})}
              for e in res["evals"]]
     for c in curve:
         print(f"{c['minutes']:7.2f} min  step {c['step']:>6}  epoch {c['epoch']}  precision {c['precision']:.4f}  "
@@ -131,6 +252,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(json.dumps({"precision": best["precision"], "recall": best["recall"], "hmean": best["hmean"],
                       "minutes": round((res["end"] - res["start"]) / 60, 2), "minutes_to_best": best["minutes"],
                       "best_step": best["step"], "steps": res["steps"], "last": curve[-1], "curve": curve,
+                      "train_samples_per_s": samples_per_s(args, res["batch_costs"]), "engine": args.engine,
                       "reason": res["reason"], "procs": args.procs, "config": args.config, "overrides": args.opt,
                       "save_model_dir": str(work)}))
     if res["reason"] == "interrupted":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import pickle
 import re
@@ -331,38 +332,88 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None,
                  for what, names in (("missing", report.missing), ("unexpected", report.unexpected),
                                      ("with other shapes", [m[0] for m in report.mismatched])) if names]
         raise CheckpointError(f"{prefix}.pdparams does not fit this model: entries {'; '.join(parts)}. {remedy}")
-    if not partial and saved_states is None:
-        raise CheckpointError(f"{prefix}.states does not exist: the resume would restart at epoch 1, step 0. "
-                              f"{remedy}")
+    opt_file = prefix + ".pdopt"
+    opt_state = _read_optimizer_state(opt_file) if optimizer is not None and os.path.exists(opt_file) else None
     if optimizer is not None:
-        opt_file = prefix + ".pdopt"
-        if not partial and not os.path.exists(opt_file):
+        if not partial and saved_states is None and opt_state is None:
+            raise CheckpointError(f"{prefix}.states and {opt_file} do not exist: the resume would restart at epoch 1, "
+                                  f"step 0, with the optimizer (Adam moments, schedule) from zero. {remedy}")
+        if not partial and opt_state is None:
             raise CheckpointError(f"{opt_file} does not exist: the resume would restart the optimizer (Adam "
                                   f"moments, schedule state) from zero. {remedy}")
-        if os.path.exists(opt_file):
-            opt_state = _read_paddle_file(opt_file)
-            if not isinstance(opt_state, Mapping):
-                raise CheckpointError(f"{opt_file}: expected an optimizer state dict, got {type(opt_state).__name__}")
-            opt_state = _remap_optimizer_state(dict(opt_state), model, opt_file)
-            scheduler = getattr(optimizer, "_learning_rate", None)
-            if isinstance(scheduler, paddle.optimizer.lr.LRScheduler) and "LR_Scheduler" not in opt_state:
-                opt_state["LR_Scheduler"] = scheduler.state_dict()
-                log(f"{opt_file} holds no learning-rate schedule (saved with a constant learning rate): "
-                    "the schedule continues from its current state")
-            try:
-                optimizer.set_state_dict(opt_state)
-            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-                raise CheckpointError(f"{opt_file}: optimizer state does not fit this optimizer: {exc}") from exc
+    recovered = _steps_taken(opt_state, optimizer) if saved_states is None and opt_state is not None else None
+    if optimizer is not None:
+        if opt_state is not None:
+            _restore_optimizer(optimizer, opt_state, model, opt_file, log)
         else:
             log(f"{opt_file} does not exist: optimizer state not restored")
     states: Dict[str, Any] = dict(saved_states or {})
     states.pop(_SAVE_KEY, None)
-    if saved_states is None:
+    if saved_states is None and opt_state is not None:
+        # PaddleOCR release/2.5 writes .states for best_accuracy only: its 'latest' and 'iter_epoch_N' carry
+        # their position at most as a step count in .pdopt
+        lost = ("the best evaluation so far (best_accuracy is kept from the next evaluation on) and the "
+                "random-generator states (augmentation and sample order continue from fresh draws)")
+        if recovered is not None:
+            steps, source = recovered
+            states = {"global_step": steps, "lr_last_epoch": steps}
+            log(f"{prefix}.states does not exist (PaddleOCR writes it for best_accuracy only): resuming at global "
+                f"step {steps}, taken from {source} in {opt_file}. Not recoverable: {lost}")
+        else:
+            log(f"WARNING: {prefix}.states does not exist (PaddleOCR writes it for best_accuracy only) and {opt_file} "
+                f"holds no step count (no learning-rate schedule, no Adam step counter): the optimizer state is "
+                f"restored but the run counts from epoch 1, step 0 (as PaddleOCR does). Not recoverable either: {lost}")
+    elif saved_states is None:
         log(f"{prefix}.states does not exist: training counters start from zero")
     elif "epoch" in states and "start_epoch" not in states:
         states["start_epoch"] = states["epoch"] + 1
     log(f"resumed from {prefix}")
     return states
+
+
+def _read_optimizer_state(opt_file: str) -> Dict[str, Any]:
+    opt_state = _read_paddle_file(opt_file)
+    if not isinstance(opt_state, Mapping):
+        raise CheckpointError(f"{opt_file}: expected an optimizer state dict, got {type(opt_state).__name__}")
+    return dict(opt_state)
+
+
+def _steps_taken(opt_state: Mapping[str, Any], optimizer) -> Optional[Tuple[int, str]]:
+    """Optimizer steps an optimizer state had taken, and where that was read: the learning-rate schedule's
+    step count, else Adam's bias-correction powers (``beta1_pow_acc`` = beta1^(t+1), exact while it is a
+    normal float32, t < ~650 for beta1 0.9; then ``beta2_pow_acc``, within a step up to ~8000 steps for
+    0.999).  None when neither is there (e.g. Momentum at a constant rate)."""
+    sched = opt_state.get("LR_Scheduler")
+    steps = sched.get("last_epoch") if isinstance(sched, Mapping) else None
+    if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 0:
+        return int(steps), "the learning-rate schedule's step count"
+    for acc, attr in (("beta1_pow_acc", "_beta1"), ("beta2_pow_acc", "_beta2")):
+        beta = getattr(optimizer, attr, None)
+        values = {float(a.reshape(-1)[0]) for k, v in opt_state.items() if acc in k
+                  for a in [_as_array(v)] if a is not None and a.size}
+        if len(values) != 1 or not isinstance(beta, float) or not 0.0 < beta < 1.0:
+            continue
+        value = values.pop()
+        if value > 1e-30:  # a normal float32: not yet underflowed
+            steps = int(round(math.log(value) / math.log(beta))) - 1
+            if steps >= 0:
+                return steps, f"Adam's step counter ({acc})"
+    return None
+
+
+def _restore_optimizer(optimizer, opt_state: Dict[str, Any], model: paddle.nn.Layer, opt_file: str,
+                       log: Callable[[str], Any]) -> None:
+    """Load ``opt_state`` (renamed to this process's parameter names) into ``optimizer``."""
+    opt_state = _remap_optimizer_state(opt_state, model, opt_file)
+    scheduler = getattr(optimizer, "_learning_rate", None)
+    if isinstance(scheduler, paddle.optimizer.lr.LRScheduler) and "LR_Scheduler" not in opt_state:
+        opt_state["LR_Scheduler"] = scheduler.state_dict()
+        log(f"{opt_file} holds no learning-rate schedule (saved with a constant learning rate): "
+            "the schedule continues from its current state")
+    try:
+        optimizer.set_state_dict(opt_state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{opt_file}: optimizer state does not fit this optimizer: {exc}") from exc
 
 
 _ACC_KEY = re.compile(r"^(?P<layer>(?P<type>[A-Za-z0-9_]+?)_(?P<n>\d+))\.(?P<param>[wb]_\d+)_(?P<acc>.+)$")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .errors import ConfigError
 
-__all__ = ["GlobalKey", "GLOBAL_KEYS", "global_value", "with_defaults", "check_global_values"]
+__all__ = ["GlobalKey", "GLOBAL_KEYS", "OWN_GLOBAL_KEYS", "global_value", "with_defaults", "check_global_values"]
 
 Rule = Callable[[Any], Optional[str]]  # value -> None when valid, else what is wrong
 
@@ -62,8 +62,7 @@ def _demo_dataset(v) -> Optional[str]:
 _NUM = (int, float)
 _IGNORED = "PaddleOCR key, accepted and ignored"
 
-GLOBAL_KEYS: Dict[str, GlobalKey] = {
-    # PaddleOCR's keys
+_PADDLEOCR_KEYS: Dict[str, GlobalKey] = {
     "use_gpu": GlobalKey((bool,), "train on GPU when the Paddle build has CUDA", False),
     "use_xpu": GlobalKey((bool,), _IGNORED),
     "use_npu": GlobalKey((bool,), _IGNORED),
@@ -104,7 +103,9 @@ GLOBAL_KEYS: Dict[str, GlobalKey] = {
     "use_space_char": GlobalKey((bool,), _IGNORED),
     "uniform_output_enabled": GlobalKey((bool,), _IGNORED),
     "profiler_options": GlobalKey((str,), _IGNORED),
-    # ours
+}
+
+_OWN_KEYS: Dict[str, GlobalKey] = {
     "bad_sample_policy": GlobalKey((str,), "'fail' or 'skip': what a sample that fails to load does", "fail",
                                    _choice("fail", "skip")),
     "max_bad_steps": GlobalKey((int,), "stop after this many consecutive bad steps (non-finite loss, or a batch "
@@ -122,6 +123,10 @@ GLOBAL_KEYS: Dict[str, GlobalKey] = {
                               "generates for this config when no data is given (tools/demo.py)", None,
                               _demo_dataset),
 }
+
+GLOBAL_KEYS: Dict[str, GlobalKey] = {**_PADDLEOCR_KEYS, **_OWN_KEYS}
+#: the keys PaddleOCR does not have (``ppocr_patches.config.paddleocr_config`` drops them)
+OWN_GLOBAL_KEYS = frozenset(_OWN_KEYS)
 
 
 def global_value(g: Optional[Mapping[str, Any]], key: str) -> Any:

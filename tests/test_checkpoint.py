@@ -234,7 +234,8 @@ def test_checkpoint_without_optimizer_file_or_states(tmp_path):
     lines, log = _logs()
     opt = paddle.optimizer.Adam(parameters=model.parameters())
     # a resume would silently restart at step 0 / with a fresh optimizer: an error naming the file ...
-    with pytest.raises(CheckpointError, match=r"m\.states does not exist: the resume would restart at epoch 1"):
+    with pytest.raises(CheckpointError, match=r"m\.states and .*m\.pdopt do not exist: the resume would restart "
+                                              r"at epoch 1, step 0"):
         load_checkpoint(str(tmp_path / "m"), _model(2), opt, log=log)
     save_checkpoint(str(tmp_path / "s"), model, states={"epoch": 1})
     with pytest.raises(CheckpointError, match=r"s\.pdopt does not exist: the resume would restart the optimizer"):
@@ -476,3 +477,47 @@ def test_our_optimizer_file_loads_the_paddleocr_way(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs.append(float(proc.stdout.strip().splitlines()[-1]))
     assert outs == [pytest.approx(0.9 ** 2), pytest.approx(0.9 ** 3)]  # the second run continued the first
+
+
+def _trained_optimizer_files(tmp_path, name, make_optimizer, steps=3):
+    """``name.pdparams`` + ``name.pdopt`` after ``steps`` updates, no ``.states`` (PaddleOCR's ``latest``)."""
+    model = _model(1)
+    opt = make_optimizer(model)
+    model.train()
+    for _ in range(steps):
+        model(paddle.rand([1, 3, 64, 64]))["maps"].mean().backward()
+        opt.step()
+        opt.clear_grad()
+    paddle.save(model.state_dict(), str(tmp_path / f"{name}.pdparams"))
+    paddle.save(opt.state_dict(), str(tmp_path / f"{name}.pdopt"))
+    return opt
+
+
+@pytest.mark.parametrize("kind", ["schedule", "adam_constant_rate", "momentum_constant_rate"])
+def test_paddleocr_latest_without_states_resumes_at_the_step_it_can_recover(tmp_path, kind):
+    """PaddleOCR writes no .states for 'latest': the position comes from the schedule's step count, else from
+    Adam's bias-correction powers; with neither (Momentum at a constant rate) the optimizer state is still
+    restored and a warning says the run counts from step 0, as PaddleOCR itself does."""
+    makers = {
+        "schedule": lambda m: paddle.optimizer.Adam(learning_rate=paddle.optimizer.lr.CosineAnnealingDecay(1e-3, 10),
+                                                     parameters=m.parameters()),
+        "adam_constant_rate": lambda m: paddle.optimizer.Adam(learning_rate=1e-3, parameters=m.parameters()),
+        "momentum_constant_rate": lambda m: paddle.optimizer.Momentum(learning_rate=1e-3, parameters=m.parameters()),
+    }
+    saved = _trained_optimizer_files(tmp_path, "latest", makers[kind], steps=3)
+    if kind == "schedule":  # the scheduler was never stepped here: give it the 3 steps the loop would have
+        saved._learning_rate.last_epoch = 3
+        paddle.save(saved.state_dict(), str(tmp_path / "latest.pdopt"))
+    other = _model(2)
+    lines, log = _logs()
+    states = load_checkpoint(str(tmp_path / "latest"), other, makers[kind](other), log=log)
+    text = "\n".join(lines)
+    if kind == "momentum_constant_rate":
+        assert states == {}
+        assert "WARNING" in text and "holds no step count" in text and "counts from epoch 1, step 0" in text
+    else:
+        assert states == {"global_step": 3, "lr_last_epoch": 3}
+        source = "the learning-rate schedule's step count" if kind == "schedule" else "Adam's step counter"
+        assert f"latest.states does not exist (PaddleOCR writes it for best_accuracy only): resuming at global step " \
+               f"3, taken from {source}" in text
+        assert "Not recoverable: the best evaluation so far" in text

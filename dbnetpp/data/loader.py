@@ -3,8 +3,9 @@
 * **Sharding.** :class:`ShardedBatchSampler` draws the epoch's indices
   (:meth:`SimpleDataSet.epoch_indices`, identical on every rank) and keeps this
   rank's share.  Training pads the list to a multiple of ``world_size`` so every
-  rank runs the same number of steps; evaluation splits it into contiguous,
-  pad-free parts, so every image is evaluated exactly once over all ranks.
+  rank runs the same number of steps, and gives each rank its block of every
+  global batch as ``paddle.io.DistributedBatchSampler`` does; evaluation splits it
+  into contiguous, pad-free parts, so every image is evaluated exactly once over all ranks.
   Call ``loader.batch_sampler.set_epoch(epoch)`` before each training epoch
   (without it the epoch counter advances by one per pass).
 * **Workers.** With ``num_workers > 0`` the worker processes persist across epochs
@@ -215,15 +216,27 @@ class ShardedBatchSampler:
         return n * (self.rank + 1) // w - n * self.rank // w
 
     def local_indices(self, epoch: int) -> List[int]:
-        """This rank's dataset indices for ``epoch``, in visiting order."""
+        """This rank's dataset indices for ``epoch``, in visiting order.
+
+        Training (``pad``) shares out the epoch's list as ``paddle.io.DistributedBatchSampler`` (PaddleOCR's
+        sampler) does: padded with its own first entries to a multiple of ``world_size``, then global step
+        ``k`` takes the next ``batch_size * world_size`` entries, rank ``r`` the ``r``-th block of
+        ``batch_size`` of them (a shorter last step is split evenly).  Without shuffling, every rank sees
+        PaddleOCR's batches."""
         indices = list(self.dataset.epoch_indices(epoch))
-        n, w = len(indices), self.world_size
-        if self.pad:
-            total = math.ceil(n / w) * w
-            while len(indices) < total:
-                indices.extend(indices[: total - len(indices)])
-            return indices[self.rank::w]
-        return indices[n * self.rank // w: n * (self.rank + 1) // w]
+        n, w, bs = len(indices), self.world_size, self.batch_size
+        if not self.pad:
+            return indices[n * self.rank // w: n * (self.rank + 1) // w]
+        total = math.ceil(n / w) * w
+        while len(indices) < total:
+            indices.extend(indices[: total - len(indices)])
+        tail = total % (bs * w)  # a multiple of w
+        local: List[int] = []
+        for start in range(self.rank * bs, total - tail, bs * w):
+            local.extend(indices[start:start + bs])
+        share = tail // w
+        local.extend(indices[total - tail + self.rank * share: total - tail + (self.rank + 1) * share])
+        return local
 
     def __iter__(self) -> Iterator[List[Tuple[int, int]]]:
         epoch = self.epoch

@@ -81,6 +81,9 @@ def resume_state(states: Dict[str, Any], steps_per_epoch: int, world_size: int, 
     st = TrainState.from_states(states)
     if "global_step" not in states and "epoch" in states:  # older PaddleOCR checkpoints
         st.global_step = int(states["epoch"]) * steps_per_epoch
+    if "epoch" not in states and st.global_step:  # only the step count is known (PaddleOCR's latest)
+        st.epoch, st.iter_in_epoch = divmod(st.global_step, steps_per_epoch)
+        states = {**states, "steps_per_epoch": steps_per_epoch, "world_size": world_size}
     st.best = {main_indicator: 0.0, **st.best}
     saved_spe, saved_world = states.get("steps_per_epoch"), states.get("world_size")
     if st.iter_in_epoch and (saved_spe != steps_per_epoch or saved_world != world_size):

@@ -1,8 +1,10 @@
 """Basic segmentation losses used by DB: Dice, masked L1, BCE and the OHEM-balanced wrapper.
 
-Semantics follow PaddleOCR's ``det_basic_loss.py`` (itself after WenmuZhou/DBNet.pytorch);
-the OHEM step selects the hardest negatives with ``paddle.topk`` of the needed ``k`` instead
-of sorting every pixel, and skips the selection altogether when its result is known in advance.
+Semantics follow PaddleOCR's ``det_basic_loss.py`` (itself after WenmuZhou/DBNet.pytorch).  By
+default the OHEM step runs PaddleOCR's operations in its order (sort every negative pixel, keep the
+first ``k``), so values and gradients are PaddleOCR's bit for bit; ``fast_ohem`` selects the hardest
+negatives with an unsorted ``paddle.topk`` of the needed ``k`` instead, and skips the selection
+altogether when its result is known in advance (equal up to float32 rounding, faster on CPU).
 All inputs are ``[N, H, W]`` float tensors; ``gt`` and ``mask`` are labels (no gradient).
 """
 from __future__ import annotations
@@ -88,13 +90,19 @@ class BalanceLoss(nn.Layer):
     ``L = (sum(pos * l) + sum(top_{n_neg}(neg * l))) / (n_pos + n_neg + eps)`` where ``l`` is the
     main loss (per pixel for BCELoss, a scalar broadcast over pixels for DiceLoss/MaskL1Loss).
     Without ``balance_loss`` the plain main loss is returned.
+
+    ``fast_ohem``: False (default) computes this as PaddleOCR does, with a full descending sort of
+    ``neg * l``; True sums ``l * sum(pos)`` and an unsorted top-k (no selection at all for a scalar main
+    loss with 0/1 labels), which changes the result only by float32 rounding but, since Adam turns the
+    sign of a near-zero gradient into a full step, makes a training run drift away from PaddleOCR's.
     """
 
     MAIN_LOSSES = ("DiceLoss", "BCELoss", "MaskL1Loss")
 
     def __init__(self, balance_loss: bool = True, main_loss_type: str = "DiceLoss", negative_ratio: float = 3,
-                 return_origin: bool = False, eps: float = 1e-6):
+                 return_origin: bool = False, eps: float = 1e-6, fast_ohem: bool = False):
         super().__init__()
+        self.fast_ohem = bool(fast_ohem)
         if main_loss_type not in self.MAIN_LOSSES:
             raise ValueError(f"main_loss_type must be one of {list(self.MAIN_LOSSES)}, got {main_loss_type!r}")
         self.balance_loss = balance_loss
@@ -122,6 +130,8 @@ class BalanceLoss(nn.Layer):
         return (balanced, loss) if self.return_origin else balanced
 
     def _balance(self, loss, positive, negative, positive_count: int, negative_count: int) -> paddle.Tensor:
+        if not self.fast_ohem:
+            return self._balance_sorted(loss, positive, negative, positive_count, negative_count)
         if loss.ndim == 0:
             # Scalar main loss: sum(pos * l) = l * sum(pos), and for 0/1 labels with l >= 0 the
             # top n_neg entries of neg * l are all equal to l, so no selection is needed.
@@ -137,3 +147,12 @@ class BalanceLoss(nn.Layer):
         if negative_count > 0:
             return (positive_loss + negative_loss) / (positive_count + negative_count + self.eps)
         return positive_loss / (positive_count + self.eps)
+
+    def _balance_sorted(self, loss, positive, negative, positive_count: int, negative_count: int) -> paddle.Tensor:
+        """PaddleOCR's order of operations: ``pos * l`` summed; ``neg * l`` flattened, sorted in descending
+        order, its first ``n_neg`` summed (the same values and, through the sort, the same gradients)."""
+        positive_loss = (positive * loss).sum()
+        if negative_count <= 0:
+            return positive_loss / (positive_count + self.eps)
+        hardest = paddle.reshape(negative * loss, [-1]).sort(descending=True)[:negative_count]
+        return (positive_loss + hardest.sum()) / (positive_count + negative_count + self.eps)

@@ -32,6 +32,8 @@ class DBLoss(nn.Layer):
         beta: weight of the threshold-map loss.
         ohem_ratio: negatives kept per positive by OHEM.
         eps: denominator guard of every ratio.
+        fast_ohem: OHEM without PaddleOCR's full sort (see :class:`BalanceLoss`; default False:
+            PaddleOCR's values and gradients bit for bit).
 
     ``forward(predicts, batch)``: ``predicts["maps"]`` is the train-mode head output
     ``[N, 3, H, W]`` (P, T, B); ``batch`` maps ``shrink_map``, ``shrink_mask``, ``threshold_map``,
@@ -40,12 +42,12 @@ class DBLoss(nn.Layer):
     """
 
     def __init__(self, balance_loss: bool = True, main_loss_type: str = "DiceLoss", alpha: float = 5,
-                 beta: float = 10, ohem_ratio: float = 3, eps: float = 1e-6):
+                 beta: float = 10, ohem_ratio: float = 3, eps: float = 1e-6, fast_ohem: bool = False):
         super().__init__()
         self.alpha = alpha
         self.beta = beta
         self.bce_loss = BalanceLoss(balance_loss=balance_loss, main_loss_type=main_loss_type,
-                                    negative_ratio=ohem_ratio, eps=eps)
+                                    negative_ratio=ohem_ratio, eps=eps, fast_ohem=fast_ohem)
         self.l1_loss = MaskL1Loss(eps=eps)
         self.dice_loss = DiceLoss(eps=eps)
 

@@ -103,6 +103,28 @@ def test_train_sharding_pads_to_equal_steps_and_reshuffles_per_epoch():
     assert len(dropping) == 1 and [len(b) for b in dropping] == [3]
 
 
+def test_train_sharding_gives_each_rank_paddles_distributed_batches():
+    """Without shuffling, every rank gets the batches paddle.io.DistributedBatchSampler (PaddleOCR's
+    sampler) gives it: the same padding, the same block of each global batch, the same last batch and
+    drop_last, the same length."""
+    import itertools
+
+    class Ordered(Plan):
+        def epoch_indices(self, epoch):
+            return list(range(self.num_samples))
+
+        def __len__(self):
+            return self.num_samples
+
+    for n, bs, world, drop_last in itertools.product(range(1, 19), (1, 2, 3, 4), (1, 2, 3), (False, True)):
+        for rank in range(world):
+            ours = ShardedBatchSampler(Ordered(n), bs, drop_last=drop_last, rank=rank, world_size=world)
+            theirs = paddle.io.DistributedBatchSampler(Ordered(n), bs, num_replicas=world, rank=rank, shuffle=False,
+                                                       drop_last=drop_last)
+            assert [[i for _, i in b] for b in ours] == list(theirs), (n, bs, world, drop_last, rank)
+            assert len(ours) == len(theirs), (n, bs, world, drop_last, rank)
+
+
 def test_eval_loader_on_two_ranks_sees_each_image_once(tmp_path):
     label = write_set(tmp_path, 7)
     seen = []

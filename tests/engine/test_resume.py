@@ -116,3 +116,39 @@ def test_resume_in_the_same_process_restores_optimizer_moments(cli, tiny_data, t
     assert steps == [1, 2, 3, 4, 5, 6]
     moments = [k for k in oa if "moment1" in k]
     assert moments and all(np.array_equal(np.asarray(oa[k]), np.asarray(ob[k])) for k in moments)
+
+
+def test_resume_from_paddleocr_latest_recovers_the_position(cli, tiny_data, tmp_path):
+    """PaddleOCR release/2.5 writes ``.states`` for best_accuracy only: its ``latest`` (what its docs resume
+    from) is ``.pdparams`` + ``.pdopt``.  The position comes from the learning-rate schedule's step count in
+    ``.pdopt``, said in one line; since augmentation and sample order are seeded per (seed, epoch, sample),
+    the resumed run ends with exactly the weights of a straight run."""
+    from dbnetpp.config import load_config
+    from dbnetpp.engine.trainer import Trainer
+
+    def run(out, *extra):
+        cfg = load_config(str(cli.config), cli.overrides(tiny_data, out, "Global.eval_at_end=false",
+                                                         "Global.deterministic=true", "Global.epoch_num=4", *extra))
+        return Trainer(cfg).train()
+
+    run(tmp_path / "straight")
+    run(tmp_path / "first", "Global.max_steps=8")  # two whole epochs of 4 iterations
+    ppocr = tmp_path / "ppocr"
+    ppocr.mkdir()
+    params, opt = _load(tmp_path / "first" / "latest")
+    opt.pop("dbnetpp_parameter_names@@")  # PaddleOCR without the overlay writes no name table
+    paddle.save(params, str(ppocr / "latest.pdparams"))
+    paddle.save(opt, str(ppocr / "latest.pdopt"))
+    assert opt["LR_Scheduler"]["last_epoch"] == 8
+
+    summary = run(tmp_path / "resumed", f"Global.checkpoints={ppocr / 'latest'}")
+    assert summary["steps"] == 16 and summary["epochs"] == 4
+    log = (tmp_path / "resumed" / "train.log").read_text(encoding="utf-8")
+    assert "latest.states does not exist (PaddleOCR writes it for best_accuracy only): resuming at global step 8" in log
+    assert "Not recoverable: the best evaluation so far" in log
+    assert "global step 8, epoch 3 iteration 0" in log
+    steps = [e["global_step"] for e in cli.events(tmp_path / "resumed" / "metrics.jsonl") if e["event"] == "train"]
+    assert steps == list(range(9, 17))
+    (pa, _), (pb, _) = _load(tmp_path / "straight" / "latest"), _load(tmp_path / "resumed" / "latest")
+    for k in pa:
+        np.testing.assert_array_equal(pa[k].numpy(), pb[k].numpy(), err_msg=k)

@@ -35,20 +35,22 @@ def test_topk_sum_equals_sorted_prefix_with_ties():
         assert float(topk_sum(_t(values), k)) == pytest.approx(expected, rel=1e-6), k
 
 
+@pytest.mark.parametrize("fast", [False, True])
 @pytest.mark.parametrize("gt_kind", ["binary", "soft"])
-def test_balance_bce_equals_sort_reference(gt_kind):
+def test_balance_bce_equals_sort_reference(gt_kind, fast):
     rng = np.random.default_rng(2)
     pred = rng.uniform(0.01, 0.99, (2, 32, 32))
     gt = (rng.random((2, 32, 32)) < 0.2).astype(np.float64)
     if gt_kind == "soft":
         gt = gt * rng.uniform(0.5, 1.0, gt.shape)
     mask = (rng.random((2, 32, 32)) < 0.9).astype(np.float64)
-    got = float(BalanceLoss(main_loss_type="BCELoss")(_t(pred), _t(gt), _t(mask)))
+    got = float(BalanceLoss(main_loss_type="BCELoss", fast_ohem=fast)(_t(pred), _t(gt), _t(mask)))
     assert got == pytest.approx(_sort_ohem(_np_bce(pred, gt), gt, mask), rel=1e-5)
 
 
+@pytest.mark.parametrize("fast", [False, True])
 @pytest.mark.parametrize("gt_kind", ["binary", "soft"])
-def test_balance_dice_equals_sort_reference(gt_kind):
+def test_balance_dice_equals_sort_reference(gt_kind, fast):
     rng = np.random.default_rng(3)
     pred = rng.random((2, 16, 16))
     gt = (rng.random((2, 16, 16)) < 0.3).astype(np.float64)
@@ -57,8 +59,41 @@ def test_balance_dice_equals_sort_reference(gt_kind):
         mask = rng.uniform(0.0, 1.0, gt.shape)
     dice = 1 - 2 * (pred * gt * mask).sum() / ((pred * mask).sum() + (gt * mask).sum() + 1e-6)
     loss = np.full(gt.shape, dice)
-    got = float(BalanceLoss(main_loss_type="DiceLoss")(_t(pred), _t(gt), _t(mask)))
+    got = float(BalanceLoss(main_loss_type="DiceLoss", fast_ohem=fast)(_t(pred), _t(gt), _t(mask)))
     assert got == pytest.approx(_sort_ohem(loss, gt, mask), rel=1e-5)
+
+
+def _paddleocr_balance(pred, gt, mask, ratio=3, eps=1e-6):
+    """PaddleOCR's BalanceLoss around DiceLoss, step by step in Paddle ops (its order of operations)."""
+    positive, negative = gt * mask, (1 - gt) * mask
+    n_pos = int(positive.sum())
+    n_neg = int(min(negative.sum(), n_pos * ratio))
+    dice = 1 - 2.0 * paddle.sum(pred * gt * mask) / (paddle.sum(pred * mask) + paddle.sum(gt * mask) + eps)
+    neg = paddle.reshape(negative * dice, shape=[-1]).sort(descending=True)[:n_neg]
+    return ((positive * dice).sum() + neg.sum()) / (n_pos + n_neg + eps)
+
+
+def test_default_ohem_gives_paddleocr_values_and_gradients_bit_for_bit():
+    """The default follows PaddleOCR's operations, so value and gradient are its bits; the fast path
+    agrees to float32 rounding only (which a training run then amplifies)."""
+    rng = np.random.default_rng(4)
+    gt = _t((rng.random((2, 48, 48)) < 0.2))
+    mask = _t((rng.random((2, 48, 48)) < 0.9))
+    results = {}
+    for name, fn in (("paddleocr", lambda p: _paddleocr_balance(p, gt, mask)),
+                     ("default", lambda p: BalanceLoss()(p, gt, mask)),
+                     ("fast", lambda p: BalanceLoss(fast_ohem=True)(p, gt, mask))):
+        pred = _t(rng.random((2, 48, 48)) if not results else results["pred"])
+        results.setdefault("pred", pred.numpy())
+        pred.stop_gradient = False
+        value = fn(pred)
+        value.backward()
+        results[name] = (value.numpy(), pred.grad.numpy())
+    assert results["default"][0].tobytes() == results["paddleocr"][0].tobytes()
+    assert results["default"][1].tobytes() == results["paddleocr"][1].tobytes()
+    np.testing.assert_allclose(results["fast"][0], results["paddleocr"][0], rtol=1e-5)
+    np.testing.assert_allclose(results["fast"][1], results["paddleocr"][1], rtol=1e-4, atol=1e-12)
+    assert results["fast"][1].tobytes() != results["paddleocr"][1].tobytes()  # rounding differs: why it is an option
 
 
 def test_balance_without_negatives_and_flags():

@@ -117,6 +117,7 @@ def test_benchmark_finetune_runs_end_to_end(root_dir, tiny_data, tmp_path):
     res = last_line_json(proc.stdout)
     assert set(res) >= {"precision", "recall", "hmean", "minutes", "config", "curve"}
     assert res["config"] == config and res["reason"] == "finished" and 0 < res["minutes"] < 1
+    assert res["engine"] == "dbnetpp" and res["train_samples_per_s"] > 0
     assert res["curve"] and all(0 <= c["hmean"] <= 1 for c in res["curve"])
     assert any(re.match(r"\s*[\d.]+ min\s+step\s+\d+", line) for line in proc.stdout.splitlines())
     assert (work / "best_accuracy.pdparams").is_file()

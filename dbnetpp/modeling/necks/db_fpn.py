@@ -9,6 +9,7 @@ from typing import List, Sequence
 
 import paddle
 from paddle import nn
+import paddle.nn.functional as F
 
 from ...registry import NECKS
 from .asf import ASFBlock
@@ -37,11 +38,15 @@ def _up(x: paddle.Tensor, factor: int) -> paddle.Tensor:
     """Nearest-neighbour upsampling by an integer ``factor``: ``[N, C, H, W] -> [N, C, fH, fW]`` with
     ``out[..., f*h + i, f*w + j] = x[..., h, w]``.
 
-    The values of PaddleOCR's ``F.upsample(scale_factor=f, mode="nearest")``, written as a pixel repeat
-    (tile + reshape) so that an exported network holds no interpolation op: Paddle 3.3 stores that op's
-    ``scale`` as a float64 list, which paddle2onnx 2.1.0 rejects and Paddle Inference's oneDNN placement
-    cannot convert (Paddle #77757, #79749).
+    Training and dygraph inference call PaddleOCR's ``F.upsample(scale_factor=f, mode="nearest")``, so the
+    gradients are PaddleOCR's bit for bit (the backward pass sums the ``f * f`` copies in that kernel's order).
+    A graph being exported (``paddle.jit.to_static``) gets the same values as a pixel repeat (tile +
+    reshape) and so holds no interpolation op: Paddle 3.3 stores that op's ``scale`` as a float64 list,
+    which paddle2onnx 2.1.0 rejects and Paddle Inference's oneDNN placement cannot convert (Paddle #77757,
+    #79749).
     """
+    if paddle.in_dynamic_mode():
+        return F.upsample(x, scale_factor=factor, mode="nearest", align_mode=1)
     y = paddle.tile(x.unsqueeze([3, 5]), [1, 1, 1, factor, 1, factor])  # [N, C, H, f, W, f]
     return y.flatten(2, 3).flatten(3, 4)
 
