@@ -229,6 +229,16 @@ def compare_states(ours: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]
     return worst
 
 
+def cpu_isa() -> List[str]:
+    """The vector extensions Paddle's CPU kernels choose between at run time (Linux ``/proc/cpuinfo``)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    return sorted(flags & {"avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile"})
+
+
 def reference_path(case: str, procs: int) -> Path:
     return DATA / f"{case}_{procs}p.json"
 
@@ -248,7 +258,7 @@ def generate(work_root: Path) -> None:
                    "procs": procs, "steps_per_epoch": STEPS_PER_EPOCH, "epochs": EPOCHS,
                    "batch_size_per_card": BATCH_PER_CARD, "engine": "PaddleOCR release/2.5 tools/train.py",
                    "paddleocr_commit": commit_of(checkout), "paddle": paddle.__version__,
-                   "numpy": np.__version__, "machine": platform.machine(), "kernel_env": KERNEL_ENV,
+                   "numpy": np.__version__, "machine": platform.machine(), "cpu_isa": cpu_isa(), "kernel_env": KERNEL_ENV,
                    "regenerate": "PADDLEOCR_DIR=... python tests/upstream/loop_parity.py "
                    "generate", "steps": res["steps"], "state_sha256": digest(res["state"]),
                    "state": summarize(res["state"])}
