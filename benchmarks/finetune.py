@@ -108,14 +108,14 @@ def paddleocr_eval_plan(cfg: Dict, procs: int) -> Dict:
     import math
 
     from dbnetpp.data import build_dataloader
+    from dbnetpp.engine.build import eval_schedule
     from dbnetpp.global_schema import with_defaults
 
     g = with_defaults(cfg["Global"])
     spe = len(build_dataloader(cfg, "Train", rank=0, world_size=procs, seed=0))  # = paddle's DistributedBatchSampler
     total = int(g["epoch_num"]) * spe
-    ebs = g.get("eval_batch_step")
-    start, every = (0, int(ebs)) if isinstance(ebs, int) else (int(ebs[0]), int(ebs[1]))
-    steps = [s for s in range(start + every, total + 1, every)] if ebs is not None else []
+    schedule = eval_schedule(g, cfg.get("Eval") is not None)  # the trainer's rule
+    steps = [s for s in range(1, total + 1) if schedule and schedule.due(s)]
     if g["eval_at_end"] and total not in steps:
         steps.append(total)
     off = [s for s in steps if s % spe]
@@ -127,11 +127,11 @@ def paddleocr_eval_plan(cfg: Dict, procs: int) -> Dict:
             "save_epoch_step": math.gcd(*epochs) if epochs else 10 ** 6}
 
 
-def _watch(cmd: List[str], log_path: Path, deadline: float, env: Optional[Dict[str, str]] = None) -> str:
+def _watch(cmd: List[str], log_path: Path, deadline: float) -> str:
     """Run ``cmd`` with its output in ``log_path`` until it ends or ``deadline`` (SIGTERM) -> how it ended."""
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, cwd=os.getcwd(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
+                                start_new_session=True)
         try:
             while proc.poll() is None:
                 if time.time() > deadline:
@@ -143,8 +143,8 @@ def _watch(cmd: List[str], log_path: Path, deadline: float, env: Optional[Dict[s
             return "interrupted"
     if proc.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-        raise RuntimeError(f"{cmd[-1] if len(cmd) < 3 else ' '.join(cmd[:6])}... failed (exit {proc.returncode}); "
-                           f"last lines of {log_path}:\n" + "\n".join(tail))
+        script = next((c for c in cmd if c.endswith(".py")), cmd[0])
+        raise RuntimeError(f"{script} failed (exit {proc.returncode}); last lines of {log_path}:\n" + "\n".join(tail))
     return "finished"
 
 

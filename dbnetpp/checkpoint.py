@@ -341,34 +341,43 @@ def load_checkpoint(prefix: str, model: paddle.nn.Layer, optimizer=None,
         if not partial and opt_state is None:
             raise CheckpointError(f"{opt_file} does not exist: the resume would restart the optimizer (Adam "
                                   f"moments, schedule state) from zero. {remedy}")
-    recovered = _steps_taken(opt_state, optimizer) if saved_states is None and opt_state is not None else None
+    states = _training_position(prefix, saved_states, opt_state, optimizer, log)  # before the optimizer takes it
     if optimizer is not None:
         if opt_state is not None:
             _restore_optimizer(optimizer, opt_state, model, opt_file, log)
         else:
             log(f"{opt_file} does not exist: optimizer state not restored")
-    states: Dict[str, Any] = dict(saved_states or {})
-    states.pop(_SAVE_KEY, None)
-    if saved_states is None and opt_state is not None:
-        # PaddleOCR release/2.5 writes .states for best_accuracy only: its 'latest' and 'iter_epoch_N' carry
-        # their position at most as a step count in .pdopt
-        lost = ("the best evaluation so far (best_accuracy is kept from the next evaluation on) and the "
-                "random-generator states (augmentation and sample order continue from fresh draws)")
-        if recovered is not None:
-            steps, source = recovered
-            states = {"global_step": steps, "lr_last_epoch": steps}
-            log(f"{prefix}.states does not exist (PaddleOCR writes it for best_accuracy only): resuming at global "
-                f"step {steps}, taken from {source} in {opt_file}. Not recoverable: {lost}")
-        else:
-            log(f"WARNING: {prefix}.states does not exist (PaddleOCR writes it for best_accuracy only) and {opt_file} "
-                f"holds no step count (no learning-rate schedule, no Adam step counter): the optimizer state is "
-                f"restored but the run counts from epoch 1, step 0 (as PaddleOCR does). Not recoverable either: {lost}")
-    elif saved_states is None:
-        log(f"{prefix}.states does not exist: training counters start from zero")
-    elif "epoch" in states and "start_epoch" not in states:
-        states["start_epoch"] = states["epoch"] + 1
     log(f"resumed from {prefix}")
     return states
+
+
+def _training_position(prefix: str, saved_states: Optional[Mapping[str, Any]], opt_state: Optional[Mapping[str, Any]],
+                       optimizer, log: Callable[[str], Any]) -> Dict[str, Any]:
+    """The states :func:`load_checkpoint` returns: ``.states`` (without our save record, with ``start_epoch``),
+    else what ``.pdopt`` tells of the position, said in one line."""
+    if saved_states is not None:
+        states = {k: v for k, v in saved_states.items() if k != _SAVE_KEY}
+        if "epoch" in states and "start_epoch" not in states:
+            states["start_epoch"] = states["epoch"] + 1
+        return states
+    if opt_state is None:
+        log(f"{prefix}.states does not exist: training counters start from zero")
+        return {}
+    # PaddleOCR release/2.5 writes .states for best_accuracy only: its 'latest' and 'iter_epoch_N' carry their
+    # position at most as a step count in .pdopt
+    lost = ("the best evaluation so far (best_accuracy is kept from the next evaluation on) and the "
+            "random-generator states (augmentation and sample order continue from fresh draws)")
+    recovered = _steps_taken(opt_state, optimizer)
+    if recovered is None:
+        log(f"WARNING: {prefix}.states does not exist (PaddleOCR writes it for best_accuracy only) and "
+            f"{prefix}.pdopt holds no step count (no learning-rate schedule, no Adam step counter): the optimizer "
+            f"state is restored but the run counts from epoch 1, step 0 (as PaddleOCR does). Not recoverable "
+            f"either: {lost}")
+        return {}
+    steps, source = recovered
+    log(f"{prefix}.states does not exist (PaddleOCR writes it for best_accuracy only): resuming at global step "
+        f"{steps}, taken from {source} in {prefix}.pdopt. Not recoverable: {lost}")
+    return {"global_step": steps, "lr_last_epoch": steps}
 
 
 def _read_optimizer_state(opt_file: str) -> Dict[str, Any]:

@@ -81,12 +81,13 @@ def resume_state(states: Dict[str, Any], steps_per_epoch: int, world_size: int, 
     st = TrainState.from_states(states)
     if "global_step" not in states and "epoch" in states:  # older PaddleOCR checkpoints
         st.global_step = int(states["epoch"]) * steps_per_epoch
-    if "epoch" not in states and st.global_step:  # only the step count is known (PaddleOCR's latest)
+    # only the step count is known (PaddleOCR's latest): the position is counted in this set-up's epochs
+    from_steps = "epoch" not in states and st.global_step > 0
+    if from_steps:
         st.epoch, st.iter_in_epoch = divmod(st.global_step, steps_per_epoch)
-        states = {**states, "steps_per_epoch": steps_per_epoch, "world_size": world_size}
     st.best = {main_indicator: 0.0, **st.best}
     saved_spe, saved_world = states.get("steps_per_epoch"), states.get("world_size")
-    if st.iter_in_epoch and (saved_spe != steps_per_epoch or saved_world != world_size):
+    if st.iter_in_epoch and not from_steps and (saved_spe != steps_per_epoch or saved_world != world_size):
         warn(f"checkpoint was written with {saved_spe} iterations/epoch on {saved_world} rank(s), now "
              f"{steps_per_epoch} on {world_size}: resuming at the start of epoch {st.epoch + 1} instead of "
              f"iteration {st.iter_in_epoch}")

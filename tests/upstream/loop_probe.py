@@ -98,8 +98,6 @@ def run_dbnetpp(args) -> None:
     from dbnetpp.engine import trainer as trainer_module
     from dbnetpp.jsonline import read_events
 
-    real_build_parts = build_module.build_parts
-
     def fixed_parts(cfg, env, seed, policy):
         import paddle
 
@@ -113,7 +111,6 @@ def run_dbnetpp(args) -> None:
         return build_module.Parts(train_loader=loader, eval_loader=None, model=model,
                                   loss_fn=LOSSES.build(cfg["Loss"], where="Loss"), post_process=None, metric=None)
 
-    assert callable(real_build_parts)
     trainer_module.build_parts = fixed_parts
     cfg = load_config(args.config)
     trainer_module.Trainer(cfg).train()
@@ -127,17 +124,14 @@ def run_dbnetpp(args) -> None:
 def run_paddleocr(args) -> None:
     import runpy
 
-    import yaml
-
     from dbnetpp.config import load_config
-    from ppocr_patches.config import paddleocr_config
+    from ppocr_patches.config import write_paddleocr_config
     from ppocr_patches.run import prepare
 
     cfg = load_config(args.config)
     upstream_cfg = os.path.join(args.work, "paddleocr_config.yml")
     if _rank() == 0:
-        with open(upstream_cfg, "w", encoding="utf-8") as f:
-            yaml.safe_dump(paddleocr_config(cfg), f, sort_keys=False)
+        write_paddleocr_config(cfg, upstream_cfg)
     else:
         import time
 
