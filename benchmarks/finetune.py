@@ -1,15 +1,21 @@
-"""Fine-tuning benchmark: train a config on ICDAR2015, print test hmean against wall-clock minutes.
+"""Fine-tuning benchmark: train a config, choose its checkpoint on the validation set, score the test set once.
 
     python benchmarks/finetune.py -c configs/det/cpu/ft_mv3_db++_icdar15.yml [--procs 2] [--minutes 60] \\
-        [--work output/bench_ft_dbpp] [--engine dbnetpp|paddleocr] [-o Key=value ...]
+        [--test LABEL_FILE] [--work output/bench_ft_dbpp] [--engine dbnetpp|paddleocr] [-o Key=value ...]
 
 Runs ``tools/train.py`` on the config as it is (its schedule, evaluation steps and Eval set are fixed in
 the file before the run) with ``--procs`` data-parallel processes (``paddle.distributed.launch
 --nproc_per_node``; on CPU one single-threaded process per core is the fastest layout), and reads the
-evaluations the trainer logs (``metrics.jsonl``).  ``--minutes`` is a safety limit on the whole run's
-wall time, evaluations included: when it is reached the trainer is stopped (SIGTERM: it saves ``latest``)
-and the run is reported as cut.  Checkpoint choice is the trainer's: ``best_accuracy`` is the best
-evaluation so far, as in PaddleOCR.
+evaluations the trainer logs (``metrics.jsonl``).  The config's ``Eval`` set is the **validation** set:
+the CPU recipes evaluate ``val_icdar2015_label.txt`` (``prepare_icdar2015 --val 100``), and the trainer
+keeps the best of those evaluations as ``best_accuracy``.  When the training has ended, that checkpoint
+(and only it) is scored on the **test** set (``--test``; default ``test_icdar2015_label.txt`` beside the
+Eval label file, images under the Eval ``data_dir``) by ``tools/eval.py`` with the same processes, resize
+and protocol: a test score that did not choose the checkpoint.
+
+``--minutes`` limits the training run, validation included (the final test scoring is the measurement, not
+part of the recipe, and its minutes are reported apart): when it is reached the trainer is stopped
+(SIGTERM: it saves ``latest``), the run is reported as cut, and the best checkpoint so far is still scored.
 
 ``--engine paddleocr`` trains the same recipe with PaddleOCR release/2.5's own loop (the upstream route,
 ``ppocr_patches``; needs ``PADDLEOCR_DIR`` or ``third_party/PaddleOCR``) from the config without our own
@@ -18,12 +24,15 @@ while the other ranks wait in the next gradient all-reduce, which gloo abandons 
 aborts with ``gloo::TimeoutException``); so its run saves checkpoints at the recipe's evaluation steps
 instead (``save_epoch_step``; each step must end an epoch), and ``tools/eval.py`` scores them afterwards
 with the same processes, Eval set and protocol as our loop's evaluations (their minutes count in the
-run's).  Both engines report ``train_samples_per_s``: the total batch over the median ``avg_batch_cost``
-of the logged training windows (evaluations excluded).
+run's); the best of them is then scored on the test set.  Both engines report ``train_samples_per_s``:
+the total batch over the median ``avg_batch_cost`` of the logged training windows (evaluations excluded).
 
-Prints one line per evaluation (minutes since start, step, epoch, precision, recall, hmean), then one
-JSON object: ``precision`` / ``recall`` / ``hmean`` of the best evaluation (``best_accuracy``), the last
-evaluation's under ``last``, ``minutes`` (whole run), ``minutes_to_best``, ``curve`` and ``config``.
+Prints one line per validation evaluation (minutes since start, step, epoch, precision, recall, hmean),
+the test line of the chosen checkpoint, then one JSON object: ``precision`` / ``recall`` / ``hmean`` on
+the test set (also under ``test``, with the checkpoint, its step and ``minutes``), ``val_best`` (the
+validation evaluation that chose it), ``last`` (the last validation evaluation), ``minutes`` (training run),
+``minutes_to_best``, ``curve`` (validation), ``val_labels``, ``test_labels`` and ``config``.  When the
+Eval set is the test set, the JSON says ``"test_chose_checkpoint": true`` and a warning is printed.
 Exit codes: 0 finished, 1 cut by ``--minutes`` or no evaluation ran, 2 error, 130 interrupted.
 """
 from __future__ import annotations
@@ -37,11 +46,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.dist import usable_cores
+from dbnetpp.errors import ConfigError
 from dbnetpp.jsonline import last_json_line, read_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +63,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--procs", type=int, default=usable_cores(),
                     help="data-parallel processes (default: the number of CPU cores)")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time limit of the whole run (default 60)")
+    ap.add_argument("--test", metavar="LABEL_FILE",
+                    help="test label file scored once on the chosen checkpoint (default: test_icdar2015_label.txt "
+                         "beside the config's Eval label file)")
     ap.add_argument("--work", help="output folder (Global.save_model_dir; default output/bench_finetune/<config>)")
     ap.add_argument("--engine", choices=("dbnetpp", "paddleocr"), default="dbnetpp",
                     help="training loop: ours (tools/train.py, default) or PaddleOCR release/2.5's (ppocr_patches)")
@@ -188,19 +201,62 @@ def evaluate_checkpoints(args, work: Path, deadline: float) -> List[Dict]:
     evals = []
     for epoch in plan["epochs"]:
         name = "latest" if epoch == last_epoch else f"iter_epoch_{epoch}"
-        folder = work / f"eval_{name}"
-        folder.mkdir(exist_ok=True)
-        cmd = _launch(args, folder, [str(ROOT / "tools/eval.py"), "-c", args.config, "-o", *args.opt,
-                                     f"Global.pretrained_model={work / name}", "Global.use_gpu=False"])
-        log = folder / "eval.log"
-        if _watch(cmd, log, deadline) != "finished":
-            break
-        res = last_json_line(log.read_text(encoding="utf-8", errors="replace"), "hmean")
+        res = score_checkpoint(args, work / name, work / f"eval_{name}", deadline)
         if res is None:
-            raise RuntimeError(f"tools/eval.py printed no result; see {log}")
-        evals.append({**{k: res[k] for k in ("precision", "recall", "hmean")}, "global_step": epoch * plan[
-            "steps_per_epoch"], "epoch": epoch, "time": time.time(), "source": f"tools/eval.py on {name}"})
+            break
+        evals.append({**res, "global_step": epoch * plan["steps_per_epoch"], "epoch": epoch, "time": time.time(),
+                      "source": f"tools/eval.py on {name}", "checkpoint": str(work / name)})
     return evals
+
+
+def score_checkpoint(args, ckpt: Path, folder: Path, deadline: float, extra: Sequence[str] = ()) -> Optional[Dict]:
+    """``tools/eval.py`` on ``ckpt`` with the benchmark's processes and the config (``extra`` overrides last)
+    -> ``{precision, recall, hmean}``, or None when it was cut by ``deadline`` or interrupted."""
+    folder.mkdir(exist_ok=True)
+    cmd = _launch(args, folder, [str(ROOT / "tools/eval.py"), "-c", args.config, "-o", *args.opt,
+                                 f"Global.pretrained_model={ckpt}", "Global.use_gpu=False", *extra])
+    log = folder / "eval.log"
+    if _watch(cmd, log, deadline) != "finished":
+        return None
+    res = last_json_line(log.read_text(encoding="utf-8", errors="replace"), "hmean")
+    if res is None:
+        raise RuntimeError(f"tools/eval.py printed no result; see {log}")
+    return {k: res[k] for k in ("precision", "recall", "hmean")}
+
+
+def label_sets(args) -> Dict:
+    """The validation labels (the config's Eval set) and the test labels (``--test``, or
+    ``test_icdar2015_label.txt`` beside the first Eval label file), checked before anything runs."""
+    cfg = load_config(args.config, args.opt)
+    dataset = ((cfg.get("Eval") or {}).get("dataset") or {})
+    val = [str(Path(f).resolve()) for f in dataset.get("label_file_list") or []]
+    if not val:
+        raise RuntimeError(f"{args.config}: no Eval.dataset.label_file_list (the validation set that chooses the "
+                           f"checkpoint)")
+    missing = [f for f in val if not Path(f).is_file()]
+    if missing:
+        raise RuntimeError(f"validation label file not found: {missing[0]} (Eval.dataset.label_file_list); for "
+                           f"ICDAR2015 make it with: bash scripts/prepare_icdar2015.sh --src DIR --dst "
+                           f"{Path(missing[0]).parent} --val 100")
+    test = str(Path(args.test or Path(val[0]).parent / "test_icdar2015_label.txt").resolve())
+    if not Path(test).is_file():
+        raise RuntimeError(f"test label file not found: {test} (--test)")
+    return {"val": val, "test": test, "test_chose_checkpoint": test in val}
+
+
+def score_test(args, work: Path, evals: List[Dict], labels: Dict) -> Optional[Dict]:
+    """The test set scored once on the checkpoint the validation chose (``best_accuracy``; with PaddleOCR's
+    loop, the checkpoint of the best evaluation) -> the test figures with checkpoint, step and minutes."""
+    if not evals:
+        return None
+    best = max(evals, key=lambda e: (e["hmean"], -e["global_step"]))
+    ckpt = Path(best.get("checkpoint") or work / "best_accuracy")
+    start = time.time()
+    res = score_checkpoint(args, ckpt, work / "test", start + max(60.0, args.minutes) * 60,
+                           [f"Eval.dataset.label_file_list=[{labels['test']}]"])
+    if res is None:
+        return None
+    return {**res, "checkpoint": str(ckpt), "step": best["global_step"], "minutes": round((time.time() - start) / 60, 2)}
 
 
 def samples_per_s(args, costs: List[float]) -> Optional[float]:
@@ -226,32 +282,54 @@ def main(argv: Optional[List[str]] = None) -> int:
     if work.exists() and any(work.iterdir()):
         print(f"error: {work} is not empty (a previous run?); choose another --work or remove it", file=sys.stderr)
         return 2
+    try:
+        labels = label_sets(args)
+    except (RuntimeError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if labels["test_chose_checkpoint"]:
+        print(f"warning: the Eval set is the test set ({labels['test']}): the test score chose the checkpoint; "
+              f"evaluate a validation split instead (prepare_icdar2015 --val 100)", file=sys.stderr)
     work.mkdir(parents=True, exist_ok=True)
     print(f"fine-tuning {args.config} with {args.procs} process(es), limit {args.minutes:g} min; "
           f"log {work / 'train.log'}", flush=True)
     try:
         res = run(args, work)
+        test = score_test(args, work, res["evals"], labels) if res["reason"] != "interrupted" else None
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    return report(args, work, res, test, labels)
+
+
+def report(args, work: Path, res: Dict, test: Optional[Dict], labels: Dict) -> int:
+    """The validation curve, the test line and the JSON object -> the exit code."""
     curve = [{"minutes": round((e["time"] - res["start"]) / 60, 2), "step": e["global_step"],
               "epoch": e.get("epoch"), "precision": e["precision"], "recall": e["recall"], "hmean": e["hmean"],
               **({"source": e["source"]} if "source" in e else {})}
              for e in res["evals"]]
     for c in curve:
-        print(f"{c['minutes']:7.2f} min  step {c['step']:>6}  epoch {c['epoch']}  precision {c['precision']:.4f}  "
+        print(f"val {c['minutes']:7.2f} min  step {c['step']:>6}  epoch {c['epoch']}  precision {c['precision']:.4f}  "
               f"recall {c['recall']:.4f}  hmean {c['hmean']:.4f}", flush=True)
     if not curve:
         print(f"error: no evaluation ran ({res['reason']}; see {res['log']})", file=sys.stderr)
         return 130 if res["reason"] == "interrupted" else 1
     best = max(curve, key=lambda c: (c["hmean"], -c["step"]))
-    print(f"{res['reason']}: best hmean {best['hmean']:.4f} at step {best['step']} ({best['minutes']:.1f} min)")
-    print(json.dumps({"precision": best["precision"], "recall": best["recall"], "hmean": best["hmean"],
-                      "minutes": round((res["end"] - res["start"]) / 60, 2), "minutes_to_best": best["minutes"],
-                      "best_step": best["step"], "steps": res["steps"], "last": curve[-1], "curve": curve,
+    print(f"{res['reason']}: best validation hmean {best['hmean']:.4f} at step {best['step']} "
+          f"({best['minutes']:.1f} min)")
+    if test is None:
+        print("error: the test set was not scored (interrupted)", file=sys.stderr)
+        return 130
+    print(f"test  {Path(test['checkpoint']).name} (step {test['step']}, chosen on validation): precision "
+          f"{test['precision']:.4f}  recall {test['recall']:.4f}  hmean {test['hmean']:.4f}", flush=True)
+    print(json.dumps({"precision": test["precision"], "recall": test["recall"], "hmean": test["hmean"], "test": test,
+                      "val_best": best, "minutes": round((res["end"] - res["start"]) / 60, 2),
+                      "minutes_to_best": best["minutes"], "best_step": best["step"], "steps": res["steps"],
+                      "last": curve[-1], "curve": curve, "val_labels": labels["val"], "test_labels": labels["test"],
+                      "test_chose_checkpoint": labels["test_chose_checkpoint"],
                       "train_samples_per_s": samples_per_s(args, res["batch_costs"]), "engine": args.engine,
                       "reason": res["reason"], "procs": args.procs, "config": args.config, "overrides": args.opt,
                       "save_model_dir": str(work)}))

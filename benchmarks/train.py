@@ -2,6 +2,7 @@
 
     python benchmarks/train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 [--warmup 3] [-o Key=value ...]
     python benchmarks/train.py -c configs/det/cpu/demo_mv3_db.yml --steps 20 --compare-procs 1,2
+    python benchmarks/train.py -c configs/det/cpu/ft_mv3_db++_icdar15.yml --steps 20 --compare-options --procs 2
 
 Runs the project trainer (:class:`dbnetpp.engine.trainer.Trainer`) for ``warmup + steps`` global steps
 with logging after every step, no evaluation and checkpoints in a temporary folder, then reads the
@@ -19,6 +20,12 @@ batch, split evenly over the processes) in one process and in data-parallel grou
 (``paddle.distributed.launch --nproc_per_node``, gloo on CPU), one after the other in this run, and
 reports each and their ``speedup`` over the first.  On CPU this is the before/after of running one
 single-threaded process per core (what ``scripts/train.sh`` does by default on CPU).
+
+``--compare-options --procs 2`` measures, one after the other on ``--procs`` processes (the config's
+``batch_size_per_card`` on each), what may speed a step: the eager model (the reference), the static
+graph (``Global.to_static``), Paddle's oneDNN kernels (``FLAGS_use_mkldnn`` / ``FLAGS_use_onednn``) with
+and without it, and the loader's ``num_workers`` 0 / 2 and ``use_shared_memory``; each with its
+``speedup`` over the first, and an option that fails with the last line of its error.
 
 The last line printed is one JSON object with these numbers.
 """
@@ -48,10 +55,26 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=3, help="steps run first and not measured (default 3)")
     ap.add_argument("--compare-procs", type=_proc_list, default=None, metavar="P1,P2,...",
                     help="run the same total batch in P1, P2, ... processes, side by side (e.g. 1,2)")
+    ap.add_argument("--compare-options", nargs="?", const=",".join(OPTIONS), type=_option_list, default=None,
+                    metavar="NAME,...", help="measure each speed option (static graph, oneDNN, loader settings) "
+                    f"side by side; default all of: {', '.join(OPTIONS)}")
+    ap.add_argument("--procs", type=int, default=1,
+                    help="processes per run of --compare-options (the config's batch per process; default 1)")
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0:
-        ap.error("--steps must be >= 1 and --warmup >= 0")
+    if args.steps < 1 or args.warmup < 0 or args.procs < 1:
+        ap.error("--steps and --procs must be >= 1 and --warmup >= 0")
+    if args.compare_procs and args.compare_options:
+        ap.error("give --compare-procs or --compare-options, not both")
     return args
+
+
+def _option_list(text: str) -> List[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [n for n in names if n not in OPTIONS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown option(s) {', '.join(unknown) or repr(text)}; "
+                                         f"choose from: {', '.join(OPTIONS)}")
+    return names
 
 
 def _proc_list(text: str) -> List[int]:
@@ -64,6 +87,31 @@ def _proc_list(text: str) -> List[int]:
     return values
 
 
+def _run_child(args, procs: int, opts: List[str], env: Optional[Dict[str, str]] = None) -> Dict:
+    """This tool on ``procs`` processes with ``opts`` after the command line's overrides and ``env`` added to the
+    environment -> its JSON result; RuntimeError with the output when it fails."""
+    with tempfile.TemporaryDirectory(prefix="bench_procs_") as logs:
+        cmd = [sys.executable]
+        if procs > 1:
+            cmd += ["-m", "paddle.distributed.launch", "--log_dir", logs, "--nproc_per_node", str(procs)]
+        cmd += [os.path.abspath(__file__), "-c", args.config, "--steps", str(args.steps), "--warmup",
+                str(args.warmup)]
+        if args.opt or opts:
+            cmd += ["-o", *args.opt, *opts]
+        print(f"--- {' '.join(f'{k}={v}' for k, v in (env or {}).items())} {' '.join(cmd)}", file=sys.stderr,
+              flush=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, **(env or {})})
+        out = proc.stdout
+        if procs > 1 and os.path.isfile(os.path.join(logs, "workerlog.0")):
+            with open(os.path.join(logs, "workerlog.0"), encoding="utf-8", errors="replace") as f:
+                out += f.read()
+        result = last_json_line(out)
+        if proc.returncode != 0 or result is None:
+            raise RuntimeError(f"the {procs}-process run failed (exit {proc.returncode}); its output:\n{out[-3000:]}")
+    return result
+
+
 def compare_procs(args, cfg: Dict) -> Dict:
     """Run this tool once per process count in ``args.compare_procs`` (same total batch); collect the results."""
     total = int(((cfg.get("Train") or {}).get("loader") or {}).get("batch_size_per_card") or 0)
@@ -73,27 +121,44 @@ def compare_procs(args, cfg: Dict) -> Dict:
                           f"{', '.join(map(str, bad))} process(es)", key="Train.loader.batch_size_per_card")
     runs = []
     for procs in args.compare_procs:
-        with tempfile.TemporaryDirectory(prefix="bench_procs_") as logs:
-            cmd = [sys.executable]
-            if procs > 1:
-                cmd += ["-m", "paddle.distributed.launch", "--log_dir", logs, "--nproc_per_node", str(procs)]
-            cmd += [os.path.abspath(__file__), "-c", args.config, "--steps", str(args.steps), "--warmup",
-                    str(args.warmup), "-o", *args.opt, f"Train.loader.batch_size_per_card={total // procs}"]
-            print(f"--- {procs} process(es) x batch {total // procs}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-            out = proc.stdout
-            if procs > 1 and os.path.isfile(os.path.join(logs, "workerlog.0")):
-                with open(os.path.join(logs, "workerlog.0"), encoding="utf-8", errors="replace") as f:
-                    out += f.read()
-            result = last_json_line(out)
-            if proc.returncode != 0 or result is None:
-                raise RuntimeError(f"the {procs}-process run failed (exit {proc.returncode}); its output:\n{out[-3000:]}")
+        result = _run_child(args, procs, [f"Train.loader.batch_size_per_card={total // procs}"])
         result["procs"] = procs
         runs.append(result)
     base = runs[0]["samples_per_s"] or 0
     for r in runs:
         r["speedup"] = round(r["samples_per_s"] / base, 3) if base and r["samples_per_s"] else None
     return {"config": args.config, "total_batch": total, "steps": args.steps, "runs": runs,
+            "cpu_count": os.cpu_count(), "overrides": args.opt}
+
+
+#: what ``--compare-options`` measures: name -> (-o overrides, environment); the first is the reference
+OPTIONS = {
+    "eager": ([], {}),
+    "to_static": (["Global.to_static=true"], {}),
+    "onednn": ([], {"FLAGS_use_mkldnn": "1", "FLAGS_use_onednn": "1"}),
+    "to_static+onednn": (["Global.to_static=true"], {"FLAGS_use_mkldnn": "1", "FLAGS_use_onednn": "1"}),
+    "to_static+workers0": (["Global.to_static=true", "Train.loader.num_workers=0"], {}),
+    "to_static+workers2": (["Global.to_static=true", "Train.loader.num_workers=2"], {}),
+    "to_static+shared_memory": (["Global.to_static=true", "Train.loader.use_shared_memory=true"], {}),
+}
+
+
+def compare_options(args) -> Dict:
+    """Each of the chosen :data:`OPTIONS` on ``args.procs`` processes, one after the other: samples/s and speedup over the
+    first; an option that fails is reported with the last line of its error, not fatal."""
+    runs = []
+    for name in args.compare_options:
+        opts, env = OPTIONS[name]
+        try:
+            result = _run_child(args, args.procs, opts, env)
+        except RuntimeError as exc:
+            tail = [ln for ln in str(exc).splitlines() if ln.strip()]
+            result = {"samples_per_s": None, "error": tail[-1][:300] if tail else "failed"}
+        runs.append({"option": name, "overrides": opts, "env": env, **result})
+    base = runs[0]["samples_per_s"] or 0
+    for r in runs:
+        r["speedup"] = round(r["samples_per_s"] / base, 3) if base and r["samples_per_s"] else None
+    return {"config": args.config, "procs": args.procs, "steps": args.steps, "runs": runs,
             "cpu_count": os.cpu_count(), "overrides": args.opt}
 
 
@@ -208,6 +273,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             for r in result["runs"]:
                 print(f"{r['procs']} process(es) x batch {r['batch_size_per_card']}: {r['samples_per_s']} samples/s, "
                       f"step {r['step_s']} s, data wait {r['data_wait_fraction']}, speedup {r['speedup']}")
+        elif args.compare_options:
+            result = compare_options(args)
+            for r in result["runs"]:
+                print(f"{r['option']:<24} {r['samples_per_s'] or 0:7.3f} samples/s  speedup {r['speedup']}  "
+                      f"data wait {r.get('data_wait_fraction')}" + (f"  FAILED: {r['error']}" if "error" in r else ""))
         else:
             result = benchmark(cfg, args.steps, args.warmup)
     except ConfigError as exc:

@@ -90,6 +90,8 @@ _PADDLEOCR_KEYS: Dict[str, GlobalKey] = {
     "use_dynamic_loss_scaling": GlobalKey((bool,), "dynamic loss scaling for AMP", False),
     "amp_custom_black_list": GlobalKey((list,), "ops kept in float32 under AMP", []),
     "amp_custom_white_list": GlobalKey((list,), "ops run in low precision under AMP", []),
+    "to_static": GlobalKey((bool,), "train the model's forward and backward as a static graph "
+                           "(paddle.jit.to_static, AST mode); checkpoints are unchanged", False),
     "d2s_train_image_shape": GlobalKey((list,), _IGNORED),
     "debug": GlobalKey((bool,), _IGNORED),
     "model_name": GlobalKey((str,), "model name written to the export's inference.yml (PaddleX / PaddleOCR 3.x load "

@@ -9,7 +9,6 @@ on a random input before anything is written.
 """
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
@@ -18,6 +17,7 @@ import numpy as np
 import paddle
 
 from .. import __version__
+from ..modeling import static_graph
 from .fuse import fold_batch_norms
 from .settings import find_model_files, settings_from_config
 
@@ -40,15 +40,6 @@ class ExportResult:
     settings_file: str
     folded_bn: int
     fold_max_diff: Optional[float]
-
-
-def _to_static(model, spec):
-    kwargs = {}
-    # Paddle >= 2.6: full_graph=True is the AST converter, which honours input_spec
-    if "full_graph" in inspect.signature(paddle.jit.to_static).parameters or \
-            "kwargs" in inspect.signature(paddle.jit.to_static).parameters:
-        kwargs["full_graph"] = True
-    return paddle.jit.to_static(model, input_spec=spec, **kwargs)
 
 
 def _probability(model, x: np.ndarray) -> np.ndarray:
@@ -86,7 +77,7 @@ def export_model(model: paddle.nn.Layer, cfg: Mapping[str, Any], save_dir: str, 
     for stale in ("inference.pdmodel", "inference.json", "inference.pdiparams", "inference.pdiparams.info"):
         if os.path.isfile(os.path.join(save_dir, stale)):
             os.remove(os.path.join(save_dir, stale))
-    paddle.jit.save(_to_static(model, spec), prefix)
+    paddle.jit.save(static_graph(model, spec), prefix)
     files = find_model_files(save_dir)
     if not files:
         raise RuntimeError(f"paddle.jit.save wrote no inference.pdmodel / inference.json in {save_dir}")

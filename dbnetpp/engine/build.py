@@ -24,7 +24,7 @@ from ..checkpoint import load_pretrained
 from ..config import save_config
 from ..data import build_dataloader
 from ..errors import ConfigError
-from ..modeling import build_model
+from ..modeling import build_model, static_graph
 from ..registry import LOSSES, METRICS, POSTPROCESSES
 from .amp import FLOAT_DTYPES
 from .logger import get_logger
@@ -99,6 +99,13 @@ def log_header(log: logging.Logger, cfg: Mapping[str, Any], g: Mapping[str, Any]
                  "seeded per (seed, epoch, sample), so num_workers does not change the results")
 
 
+def to_static_model(model: paddle.nn.Layer, log: logging.Logger) -> paddle.nn.Layer:
+    """``Global.to_static``: the model as a static graph (:func:`~dbnetpp.modeling.static_graph`); checkpoints and
+    state dicts are unchanged.  Training and evaluation each build their program on first use."""
+    log.info("Global.to_static: the model runs as a static graph (paddle.jit.to_static, AST mode)")
+    return static_graph(model)
+
+
 def start_weights(model: paddle.nn.Layer, pretrained: Optional[str], log: logging.Logger) -> None:
     """A run that does not resume: load ``Global.pretrained_model`` if set, else train from scratch."""
     if pretrained:
@@ -142,4 +149,4 @@ def eval_schedule(g: Mapping[str, Any], has_eval: bool) -> Optional[EvalSchedule
 
 
 __all__ = ["Parts", "EvalSchedule", "ForwardState", "build_parts", "prepare_output", "log_header", "start_weights",
-           "forward_state", "eval_schedule"]
+           "forward_state", "eval_schedule", "to_static_model"]

@@ -14,17 +14,23 @@ YAML::
       weight_decay: 1.0e-4  # L2 coefficient (AdamW: decoupled decay, default 0.01)
       clip_norm: 10.0       # per-tensor gradient-norm clipping, or
       clip_norm_global: 10.0  # clipping by the global norm of all gradients
+      lr_mult:              # per-part rates: the schedule's rate times the factor of the longest
+        backbone: 0.1       # prefix (on '.' boundaries) of the parameter's name; parts not named: 1
+        neck.asf: 1.0
 
 As in PaddleOCR, an L2 ``regularizer`` adds ``factor * w`` to each gradient
 (coupled decay); with AdamW its factor becomes AdamW's decoupled coefficient.
 Unlike PaddleOCR, a key that the chosen optimizer does not use (``momentum``
 for Adam, ...) is an error, and ``regularizer`` together with ``weight_decay``
-is rejected as ambiguous.
+is rejected as ambiguous.  ``lr_mult`` (our key, mmengine's ``paramwise_cfg`` idea) gives parts of
+the model their own multiple of the rate, e.g. a converted backbone trained slower than a new block; a
+prefix that names no parameter is an error listing the model's parts.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+import math
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import paddle
 
@@ -33,7 +39,7 @@ from ..registry import LR_SCHEDULERS, OPTIMIZERS
 from .lr import WarmupSchedule
 
 # keys handled here for every optimizer (the rest go to the optimizer factory)
-_GENERIC_KEYS = ("name", "lr", "regularizer", "weight_decay", "clip_norm", "clip_norm_global")
+_GENERIC_KEYS = ("name", "lr", "regularizer", "weight_decay", "clip_norm", "clip_norm_global", "lr_mult")
 _INJECTED = ("parameters", "learning_rate", "weight_decay", "grad_clip")
 
 
@@ -111,6 +117,7 @@ def check_optimizer_config(opt_cfg: Optional[Mapping[str, Any]], where: str = "O
         _number(opt_cfg["epsilon"], f"{where}.epsilon", positive=True)
     if opt_cfg.get("momentum") is not None:
         _number(opt_cfg["momentum"], f"{where}.momentum")
+    _check_lr_mult(opt_cfg.get("lr_mult"), f"{where}.lr_mult")
     lr = opt_cfg.get("lr")
     if not isinstance(lr, Mapping):
         raise ConfigError("missing 'lr' section (at least {learning_rate: 0.001})", key=f"{where}.lr")
@@ -121,6 +128,50 @@ def check_optimizer_config(opt_cfg: Optional[Mapping[str, Any]], where: str = "O
                                injected=("epochs", "step_each_epoch"))
     # the values (warmup_epoch >= 0, ...): a schedule is cheap to build
     build_lr_scheduler(lr, epochs=1, steps_per_epoch=1, log=lambda msg: None, where=f"{where}.lr")
+
+
+def _check_lr_mult(mult: Any, key: str) -> None:
+    if mult is None:
+        return
+    if not isinstance(mult, Mapping) or not mult:
+        raise ConfigError(f"must be a mapping of parameter-name prefixes to factors, e.g. {{backbone: 0.1}}; "
+                          f"got {mult!r}", key=key)
+    for prefix, factor in mult.items():
+        if not isinstance(prefix, str) or not prefix or prefix.startswith(".") or prefix.endswith("."):
+            raise ConfigError(f"{prefix!r} is not a parameter-name prefix such as backbone or neck.asf", key=key)
+        if not math.isfinite(_number(factor, f"{key}.{prefix}", positive=True)):
+            raise ConfigError(f"must be a finite number > 0, got {factor!r}", key=f"{key}.{prefix}")
+
+
+def _lr_factor(name: str, mult: Mapping[str, float]) -> float:
+    """The factor of the longest prefix of ``name`` in ``mult`` (on '.' boundaries); 1.0 when none."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in mult:
+            return float(mult[prefix])
+    return 1.0
+
+
+def param_groups(model: paddle.nn.Layer, mult: Optional[Mapping[str, float]],
+                 log: Callable[[str], None] = print) -> List[Any]:
+    """The trainable parameters of ``model``, as one list, or with ``Optimizer.lr_mult`` as Paddle's parameter
+    groups (``learning_rate`` there scales the schedule's rate) in the model's parameter order."""
+    named = [(n, p) for n, p in model.named_parameters() if getattr(p, "trainable", not p.stop_gradient)]
+    if not mult:
+        return [p for _, p in named]
+    for prefix in mult:
+        if not any(n == prefix or n.startswith(prefix + ".") for n, _ in named):
+            parts = sorted({n.split(".")[0] for n, _ in named})
+            raise ConfigError(f"{prefix!r} names no trainable parameter of the model (its parts: "
+                              f"{', '.join(parts)}; sub-parts are dotted, e.g. neck.asf)",
+                              key=f"Optimizer.lr_mult.{prefix}")
+    groups: Dict[float, List[Any]] = {}
+    for n, p in named:
+        groups.setdefault(_lr_factor(n, mult), []).append(p)
+    log("learning-rate factors (Optimizer.lr_mult): " + ", ".join(
+        f"x{f:g} for {sum(int(p.numel()) for p in ps)} weights" for f, ps in groups.items()))
+    return [{"params": ps, "learning_rate": f} for f, ps in groups.items()]
 
 
 def _regularizer_name(reg: Mapping[str, Any], key: str) -> str:
@@ -187,7 +238,7 @@ def build_optimizer(opt_cfg: Mapping[str, Any], model: paddle.nn.Layer, steps_pe
     check_optimizer_config(opt_cfg)
     opt_cfg = copy.deepcopy(dict(opt_cfg))
     scheduler = build_lr_scheduler(opt_cfg["lr"], epochs, steps_per_epoch, log=log)
-    params = [p for p in model.parameters() if getattr(p, "trainable", not p.stop_gradient)]
+    params = param_groups(model, opt_cfg.get("lr_mult"), log=log)
     if not params:
         raise ConfigError("the model has no trainable parameters", key="Optimizer")
     specific: Dict[str, Any] = {k: v for k, v in opt_cfg.items() if k not in _GENERIC_KEYS}

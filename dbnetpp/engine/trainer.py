@@ -31,7 +31,8 @@ from ..errors import ConfigError, DataError, LoaderError
 from ..evaluation import EvaluationInterrupted, eval_protocol, evaluate_in_training
 from ..global_schema import with_defaults
 from .amp import Amp, grad_norm
-from .build import build_parts, eval_schedule, forward_state, log_header, prepare_output, start_weights
+from .build import (build_parts, eval_schedule, forward_state, log_header, prepare_output, start_weights,
+                    to_static_model)
 from .checks import check_train_config
 from .faults import Faults, StepKind, StepOutcome, non_finite_input
 from .guard import NonFiniteLossError, StopFlag, TrainingInterrupted, batch_paths, batches_until_stop
@@ -86,6 +87,8 @@ class Trainer:
             self._resume(str(resume))
         else:
             start_weights(self.model, g.get("pretrained_model"), self.log)
+        if g["to_static"]:
+            self.model = to_static_model(self.model, self.log)
         if env.distributed:
             self.model = paddle.DataParallel(self.model)
 

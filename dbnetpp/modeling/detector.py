@@ -1,7 +1,8 @@
 """``DetModel`` (backbone -> neck -> head) and ``build_model`` from a PaddleOCR ``Architecture`` section."""
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+import inspect
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import paddle
 from paddle import nn
@@ -10,7 +11,7 @@ from ..errors import ConfigError
 from ..registry import BACKBONES, HEADS, NECKS, _suggest
 
 __all__ = ["DetModel", "build_model", "check_architecture", "ARCH_KEYS", "ALGORITHMS", "TRAINING_ONLY_PREFIXES",
-           "training_only"]
+           "training_only", "static_graph"]
 
 ARCH_KEYS = ("model_type", "algorithm", "Transform", "Backbone", "Neck", "Head")
 ALGORITHMS = ("DB", "DB++")  # PaddleOCR's names for DBNet and DBNet++
@@ -111,3 +112,13 @@ def build_model(arch_cfg: Mapping[str, Any]) -> DetModel:
         channels = neck.out_channels
     head = HEADS.build(_section(arch_cfg, "Head", True), where="Architecture.Head", in_channels=channels)
     return DetModel(backbone, neck, head)
+
+
+
+def static_graph(model: nn.Layer, input_spec: Optional[Sequence[Any]] = None) -> nn.Layer:
+    """``model`` with its forward translated from its Python source into a static graph (``paddle.jit.to_static``
+    with ``full_graph=True``, the AST converter, which honours ``input_spec``; Paddle >= 2.6), same parameters
+    and buffers.  Exports use it, and training with ``Global.to_static``."""
+    params = inspect.signature(paddle.jit.to_static).parameters
+    kwargs = {"full_graph": True} if "full_graph" in params or "kwargs" in params else {}
+    return paddle.jit.to_static(model, input_spec=input_spec, **kwargs)

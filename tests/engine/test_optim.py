@@ -65,6 +65,54 @@ def test_gradient_clipping_by_global_norm():
     np.testing.assert_allclose(np.linalg.norm(w1 - w0), 0.02, rtol=1e-4)
 
 
+class _TwoParts(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.backbone = paddle.nn.Linear(3, 3)
+        self.head = paddle.nn.Sequential(paddle.nn.Linear(3, 2), paddle.nn.Linear(2, 1))
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+def test_lr_mult_scales_each_part_by_its_longest_prefix():
+    """SGD: w' = w - lr * factor * g, the factor of the longest matching prefix (1 where none matches), under a
+    schedule (the factor multiplies the warm-up rate too); the state dict round-trips."""
+    paddle.seed(0)
+    model = _TwoParts()
+    cfg = {"name": "SGD", "lr": {"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": 1},
+           "lr_mult": {"backbone": 0.25, "head": 3.0, "head.1": 0.5}}
+    logs = []
+    opt, sched = build_optimizer(cfg, model, steps_per_epoch=4, epochs=2, log=logs.append)
+    for _ in range(2):
+        sched.step()
+    rate = opt.get_lr()
+    assert 0 < rate < 0.1  # within the warm-up
+    before = {n: p.numpy().copy() for n, p in model.named_parameters()}
+    model(paddle.ones([2, 3])).sum().backward()
+    grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    opt.step()
+    factors = {"backbone": 0.25, "head.0": 3.0, "head.1": 0.5}
+    for n, p in model.named_parameters():
+        f = next(v for k, v in factors.items() if n.startswith(k + "."))
+        np.testing.assert_allclose(p.numpy(), before[n] - rate * f * grads[n], rtol=1e-5, atol=1e-7, err_msg=n)
+    assert any("x0.25 for 12 weights" in m and "x3 for 8 weights" in m and "x0.5 for 3 weights" in m for m in logs)
+    opt2, _ = build_optimizer(cfg, model, steps_per_epoch=4, epochs=2, log=lambda m: None)
+    opt2.set_state_dict(opt.state_dict())
+    assert opt2.get_lr() == pytest.approx(rate)
+
+
+def test_lr_mult_prefix_without_parameters_names_the_parts():
+    cfg = {"name": "Adam", "lr": {"learning_rate": 0.001}, "lr_mult": {"neck.asf": 2.0}}
+    with pytest.raises(ConfigError) as exc:
+        build_optimizer(cfg, _TwoParts(), steps_per_epoch=4, epochs=2, log=lambda m: None)
+    msg = str(exc.value)
+    assert "'Optimizer.lr_mult.neck.asf'" in msg and "backbone, head" in msg
+    # a prefix matches whole names only: 'back' is not 'backbone'
+    with pytest.raises(ConfigError, match="'back' names no trainable parameter"):
+        build_optimizer({**cfg, "lr_mult": {"back": 2.0}}, _TwoParts(), 4, 2, log=lambda m: None)
+
+
 def test_lr_schedule_is_attached_and_restored_with_the_optimizer():
     model = _model()
     cfg = {"name": "Adam", "lr": {"name": "Cosine", "learning_rate": 0.01, "warmup_epoch": 1}}
@@ -90,6 +138,14 @@ def test_lr_schedule_is_attached_and_restored_with_the_optimizer():
     ({"name": "AdamW", "lr": {"learning_rate": 0.001}, "regularizer": {"name": "L1", "factor": 0.1}},
      "Optimizer.regularizer.name"),
     ({"name": "Adam", "lr": {"learning_rate": 0.001}, "clip_norm": -1}, "Optimizer.clip_norm"),
+    ({"name": "Adam", "lr": {"learning_rate": 0.001}, "lr_mult": {"backbone": float("nan")}},
+     "Optimizer.lr_mult.backbone"),
+    ({"name": "Adam", "lr": {"learning_rate": 0.001}, "lr_mult": {"backbone": float("inf")}},
+     "Optimizer.lr_mult.backbone"),
+    ({"name": "Adam", "lr": {"learning_rate": 0.001}, "lr_mult": {"neck": 0}}, "Optimizer.lr_mult.neck"),
+    ({"name": "Adam", "lr": {"learning_rate": 0.001}, "lr_mult": {"neck": "0.1"}}, "Optimizer.lr_mult.neck"),
+    ({"name": "Adam", "lr": {"learning_rate": 0.001}, "lr_mult": [0.1]}, "Optimizer.lr_mult"),
+    ({"name": "Adam", "lr": {"learning_rate": 0.001}, "lr_mult": {"neck.": 0.1}}, "Optimizer.lr_mult"),
 ])
 def test_check_optimizer_config_rejects_with_key(section, key):
     with pytest.raises(ConfigError) as exc:

@@ -99,32 +99,86 @@ def test_benchmark_train_compares_process_counts(root_dir, tiny_data, tiny_overr
     assert bad.returncode == 2 and "cannot be split evenly over 3" in bad.stderr
 
 
+def test_benchmark_train_compares_speed_options(root_dir, tiny_data, tiny_overrides, tmp_path):
+    """--compare-options: each named option in turn on the same config; the first is the reference, an option
+    that fails (oneDNN kernels inside a static training graph) is reported with its error and does not stop
+    the others; an unknown option name is refused with the list."""
+    opts = [o for o in tiny_overrides(TINY, tiny_data, tmp_path / "unused") if o.startswith(("Train.", "Eval."))]
+    proc = subprocess.run([sys.executable, "benchmarks/train.py", "-c", TINY, "--steps", "1", "--warmup", "1",
+                           "--compare-options", "eager,to_static,to_static+onednn,to_static+workers0", "-o", *opts],
+                          cwd=root_dir, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = last_line_json(proc.stdout)
+    runs = {r["option"]: r for r in res["runs"]}
+    assert list(runs) == ["eager", "to_static", "to_static+onednn", "to_static+workers0"]
+    assert runs["eager"]["speedup"] == 1.0 and runs["to_static"]["samples_per_s"] > 0
+    assert runs["to_static+workers0"]["num_workers"] == 0 and runs["to_static"]["overrides"] == ["Global.to_static=true"]
+    failed = runs["to_static+onednn"]
+    if "error" in failed:  # Paddle 3.3's oneDNN conv_transpose kernel is inference-only
+        assert failed["samples_per_s"] is None and failed["speedup"] is None and failed["error"]
+        assert "FAILED" in proc.stdout
+    bad = subprocess.run([sys.executable, "benchmarks/train.py", "-c", TINY, "--compare-options", "eager,bf16"],
+                         cwd=root_dir, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown option(s) bf16" in bad.stderr and "to_static" in bad.stderr
+
+
 @pytest.mark.slow
 def test_benchmark_finetune_runs_end_to_end(root_dir, tiny_data, tmp_path):
-    """The fine-tune benchmark on a handful of images with a 1-minute limit: curve lines, then the JSON line."""
+    """The fine-tune benchmark on a handful of images with a 1-minute limit: the validation curve chooses the
+    checkpoint, the test set (the label file beside the validation one) is scored once on it, then the JSON."""
     config = "configs/det/cpu/ft_mv3_db++_icdar15.yml"
     opts = ["Global.epoch_num=1", "Global.eval_batch_step=[0,1]", "Global.pretrained_model=",
             "Train.loader.num_workers=0", "Eval.loader.num_workers=0",
             "Train.dataset.transforms.3.EastRandomCropData.size=[128,128]",
             "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[128,128]"]
-    for split, label in (("Train", "train_icdar2015_label.txt"), ("Eval", "test_icdar2015_label.txt")):
-        opts += [f"{split}.dataset.data_dir={tiny_data}", f"{split}.dataset.label_file_list=[{tiny_data / label}]"]
+    # the training images stand in for a validation split; test_icdar2015_label.txt lies beside them
+    for split in ("Train", "Eval"):
+        opts += [f"{split}.dataset.data_dir={tiny_data}",
+                 f"{split}.dataset.label_file_list=[{tiny_data / 'train_icdar2015_label.txt'}]"]
     work = tmp_path / "work"
     proc = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", config, "--procs", "1",
                            "--minutes", "1", "--work", str(work), "-o", *opts],
-                          cwd=root_dir, capture_output=True, text=True, timeout=240)
+                          cwd=root_dir, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     res = last_line_json(proc.stdout)
-    assert set(res) >= {"precision", "recall", "hmean", "minutes", "config", "curve"}
+    assert set(res) >= {"precision", "recall", "hmean", "minutes", "config", "curve", "test", "val_best"}
     assert res["config"] == config and res["reason"] == "finished" and 0 < res["minutes"] < 1
     assert res["engine"] == "dbnetpp" and res["train_samples_per_s"] > 0
     assert res["curve"] and all(0 <= c["hmean"] <= 1 for c in res["curve"])
-    assert any(re.match(r"\s*[\d.]+ min\s+step\s+\d+", line) for line in proc.stdout.splitlines())
-    assert (work / "best_accuracy.pdparams").is_file()
+    assert res["test_labels"] == str(tiny_data / "test_icdar2015_label.txt")
+    assert res["val_labels"] == [str(tiny_data / "train_icdar2015_label.txt")] and not res["test_chose_checkpoint"]
+    test = res["test"]
+    assert test["checkpoint"] == str(work / "best_accuracy") and test["step"] == res["val_best"]["step"]
+    assert (res["precision"], res["recall"], res["hmean"]) == (test["precision"], test["recall"], test["hmean"])
+    lines = proc.stdout.splitlines()
+    assert any(re.match(r"val\s+[\d.]+ min\s+step\s+\d+", line) for line in lines)
+    assert any(line.startswith("test  best_accuracy") and "chosen on validation" in line for line in lines)
+    # the test scoring ran tools/eval.py on the test labels (1 image there, 4 in the validation stand-in)
+    scored = last_line_json((work / "test" / "eval.log").read_text(encoding="utf-8"))
+    assert scored["images"] == 1 and scored["hmean"] == test["hmean"]
     # the work folder now holds a run: a second run there is refused, nothing overwritten
     again = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", config, "--work", str(work)],
                            cwd=root_dir, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "is not empty" in again.stderr
+
+
+def test_benchmark_finetune_refuses_missing_label_files(root_dir, tiny_data, tmp_path):
+    """A missing validation split or test label file stops the benchmark before it trains or writes anything,
+    naming the file (and for the validation split, the command that makes it)."""
+    config = "configs/det/cpu/ft_mv3_db++_icdar15.yml"
+    missing_val = tiny_data / "val_icdar2015_label.txt"
+    for extra, needle in (([f"Eval.dataset.label_file_list=[{missing_val}]"], [str(missing_val), "--val 100"]),
+                          (["--test", str(tmp_path / "nope.txt")], [str(tmp_path / "nope.txt"), "--test"])):
+        opts = [a for a in extra if "=" in a]
+        flags = [a for a in extra if "=" not in a] if not opts else []
+        work = tmp_path / f"work{len(needle[0])}"
+        cmd = [sys.executable, "benchmarks/finetune.py", "-c", config, "--work", str(work), *flags, "-o",
+               f"Eval.dataset.data_dir={tiny_data}",
+               *(opts or [f"Eval.dataset.label_file_list=[{tiny_data / 'train_icdar2015_label.txt'}]"])]
+        proc = subprocess.run(cmd, cwd=root_dir, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert all(n in proc.stderr for n in needle), proc.stderr
+        assert not work.exists()
 
 
 def test_benchmark_asf_records_learning_statistics(root_dir, tiny_data):

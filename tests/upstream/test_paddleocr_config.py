@@ -57,11 +57,13 @@ def test_finetune_benchmark_with_paddleocr_engine(route, synth_data, tmp_path):
             "Global.pretrained_model=", "Train.loader.num_workers=0", "Eval.loader.num_workers=0",
             "Train.loader.batch_size_per_card=2", "Train.dataset.transforms.3.EastRandomCropData.size=[128,128]",
             "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[256,256]"]
-    for split, label in (("Train", synth_data["train"]), ("Eval", synth_data["test"])):
+    # the training images stand in for the validation split; the test images are scored once at the end
+    for split, label in (("Train", synth_data["train"]), ("Eval", synth_data["train"])):
         opts += [f"{split}.dataset.data_dir={synth_data['root']}", f"{split}.dataset.label_file_list=[{label}]"]
     work = tmp_path / "work"
     proc = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", FT, "--engine", "paddleocr",
-                           "--procs", "2", "--minutes", "5", "--work", str(work), "-o", *opts],
+                           "--procs", "2", "--minutes", "5", "--work", str(work), "--test", str(synth_data["test"]),
+                           "-o", *opts],
                           cwd=ROOT, env=route.env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = last_line_json(proc.stdout)
@@ -70,6 +72,11 @@ def test_finetune_benchmark_with_paddleocr_engine(route, synth_data, tmp_path):
     assert [(c["step"], c["source"]) for c in res["curve"]] == [(1, "tools/eval.py on iter_epoch_1"),
                                                                  (2, "tools/eval.py on latest")]
     assert all(0 <= c["hmean"] <= 1 for c in res["curve"])
+    # the test set scored once, on the checkpoint of the best validation evaluation
+    chosen = max(res["curve"], key=lambda c: (c["hmean"], -c["step"]))
+    assert res["test"]["step"] == chosen["step"] and res["test"]["checkpoint"] == str(
+        work / chosen["source"].split(" on ")[1])
+    assert res["test_labels"] == str(synth_data["test"]) and res["hmean"] == res["test"]["hmean"]
     up = yaml.safe_load((work / "paddleocr_config.yml").read_text(encoding="utf-8"))
     assert up["Global"]["eval_batch_step"] == [3, 1] and up["Global"]["save_epoch_step"] == 1
     assert not set(up["Global"]) & OWN_GLOBAL_KEYS
