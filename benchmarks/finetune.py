@@ -1,7 +1,8 @@
 """Fine-tuning benchmark: train a config, choose its checkpoint on the validation set, score the test set once.
 
     python benchmarks/finetune.py -c configs/det/cpu/ft_mv3_db++_icdar15.yml [--procs 2] [--minutes 60] \\
-        [--test LABEL_FILE] [--work output/bench_ft_dbpp] [--engine dbnetpp|paddleocr] [-o Key=value ...]
+        [--test LABEL_FILE] [--test-scales 960,1280,1600,2048] [--work output/bench_ft_dbpp] \\
+        [--engine dbnetpp|paddleocr] [-o Key=value ...]
 
 Runs ``tools/train.py`` on the config as it is (its schedule, evaluation steps and Eval set are fixed in
 the file before the run) with ``--procs`` data-parallel processes (``paddle.distributed.launch
@@ -11,7 +12,9 @@ the CPU recipes evaluate ``val_icdar2015_label.txt`` (``prepare_icdar2015 --val 
 keeps the best of those evaluations as ``best_accuracy``.  When the training has ended, that checkpoint
 (and only it) is scored on the **test** set (``--test``; default ``test_icdar2015_label.txt`` beside the
 Eval label file, images under the Eval ``data_dir``) by ``tools/eval.py`` with the same processes, resize
-and protocol: a test score that did not choose the checkpoint.
+and protocol: a test score that did not choose the checkpoint.  ``--test-scales`` scores that checkpoint
+on the test set again with the long side of each image resized to each size given (eval only; the
+recipe's own resize gives the headline figure).
 
 ``--minutes`` limits the training run, validation included (the final test scoring is the measurement, not
 part of the recipe, and its minutes are reported apart): when it is reached the trainer is stopped
@@ -29,10 +32,11 @@ the total batch over the median ``avg_batch_cost`` of the logged training window
 
 Prints one line per validation evaluation (minutes since start, step, epoch, precision, recall, hmean),
 the test line of the chosen checkpoint, then one JSON object: ``precision`` / ``recall`` / ``hmean`` on
-the test set (also under ``test``, with the checkpoint, its step and ``minutes``), ``val_best`` (the
-validation evaluation that chose it), ``last`` (the last validation evaluation), ``minutes`` (training run),
-``minutes_to_best``, ``curve`` (validation), ``val_labels``, ``test_labels`` and ``config``.  When the
-Eval set is the test set, the JSON says ``"test_chose_checkpoint": true`` and a warning is printed.
+the test set (also under ``test``, with the checkpoint, its step, ``minutes`` and ``scales``),
+``val_best`` (the validation evaluation that chose it), ``last`` (the last validation evaluation),
+``minutes`` (training run), ``minutes_to_best``, ``curve`` (validation), ``val_labels``, ``test_labels``
+and ``config``.  When the Eval set is the test set, the JSON says ``"test_chose_checkpoint": true`` and a
+warning is printed.
 Exit codes: 0 finished, 1 cut by ``--minutes`` or no evaluation ran, 2 error, 130 interrupted.
 """
 from __future__ import annotations
@@ -66,6 +70,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--test", metavar="LABEL_FILE",
                     help="test label file scored once on the chosen checkpoint (default: test_icdar2015_label.txt "
                          "beside the config's Eval label file)")
+    ap.add_argument("--test-scales", type=_sides, default=None, metavar="S1,S2,...",
+                    help="also score the chosen checkpoint on the test set with its long side resized to each of "
+                         "these (e.g. 960,1280,1600,2048; DetResizeForTest resize_long)")
     ap.add_argument("--work", help="output folder (Global.save_model_dir; default output/bench_finetune/<config>)")
     ap.add_argument("--engine", choices=("dbnetpp", "paddleocr"), default="dbnetpp",
                     help="training loop: ours (tools/train.py, default) or PaddleOCR release/2.5's (ppocr_patches)")
@@ -73,6 +80,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.procs < 1 or args.minutes <= 0:
         ap.error("--procs must be >= 1 and --minutes > 0")
     return args
+
+
+def _sides(text: str) -> List[int]:
+    try:
+        sides = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes such as 960,1280; got {text!r}") from None
+    if not sides or any(v < 32 for v in sides):
+        raise argparse.ArgumentTypeError(f"long sides must be >= 32 pixels, got {text!r}")
+    return sides
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -241,22 +258,44 @@ def label_sets(args) -> Dict:
     test = str(Path(args.test or Path(val[0]).parent / "test_icdar2015_label.txt").resolve())
     if not Path(test).is_file():
         raise RuntimeError(f"test label file not found: {test} (--test)")
-    return {"val": val, "test": test, "test_chose_checkpoint": test in val}
+    return {"val": val, "test": test, "test_chose_checkpoint": test in val,
+            "resize_key": _resize_key(cfg) if args.test_scales else None}
 
 
 def score_test(args, work: Path, evals: List[Dict], labels: Dict) -> Optional[Dict]:
     """The test set scored once on the checkpoint the validation chose (``best_accuracy``; with PaddleOCR's
-    loop, the checkpoint of the best evaluation) -> the test figures with checkpoint, step and minutes."""
+    loop, the checkpoint of the best evaluation) -> the test figures with checkpoint, step and minutes, and
+    with ``--test-scales`` the same checkpoint at each long side under ``scales``."""
     if not evals:
         return None
-    best = max(evals, key=lambda e: (e["hmean"], -e["global_step"]))
+    best = max(evals, key=lambda e: (e["hmean"], e["global_step"]))  # a tie: the later, as the trainer keeps it
     ckpt = Path(best.get("checkpoint") or work / "best_accuracy")
+    test = [f"Eval.dataset.label_file_list=[{labels['test']}]"]
     start = time.time()
-    res = score_checkpoint(args, ckpt, work / "test", start + max(60.0, args.minutes) * 60,
-                           [f"Eval.dataset.label_file_list=[{labels['test']}]"])
+    deadline = start + max(60.0, args.minutes) * 60
+    res = score_checkpoint(args, ckpt, work / "test", deadline, test)
     if res is None:
         return None
-    return {**res, "checkpoint": str(ckpt), "step": best["global_step"], "minutes": round((time.time() - start) / 60, 2)}
+    out = {**res, "checkpoint": str(ckpt), "step": best["global_step"], "minutes": round((time.time() - start) / 60, 2)}
+    if args.test_scales:
+        out["scales"] = []
+        for side in args.test_scales:
+            t0 = time.time()
+            res = score_checkpoint(args, ckpt, work / f"test_long{side}", t0 + 120 * 60,
+                                   [*test, f"{labels['resize_key']}={{resize_long: {side}}}"])
+            if res is None:
+                return None
+            out["scales"].append({"long_side": side, **res, "minutes": round((time.time() - t0) / 60, 2)})
+    return out
+
+
+def _resize_key(cfg: Dict) -> str:
+    """The ``-o`` key of the Eval set's DetResizeForTest (replaced by ``--test-scales``)."""
+    transforms = ((cfg.get("Eval") or {}).get("dataset") or {}).get("transforms") or []
+    for i, item in enumerate(transforms):
+        if isinstance(item, dict) and "DetResizeForTest" in item:
+            return f"Eval.dataset.transforms.{i}.DetResizeForTest"
+    raise RuntimeError("--test-scales needs a DetResizeForTest in Eval.dataset.transforms")
 
 
 def samples_per_s(args, costs: List[float]) -> Optional[float]:
@@ -317,7 +356,7 @@ def report(args, work: Path, res: Dict, test: Optional[Dict], labels: Dict) -> i
     if not curve:
         print(f"error: no evaluation ran ({res['reason']}; see {res['log']})", file=sys.stderr)
         return 130 if res["reason"] == "interrupted" else 1
-    best = max(curve, key=lambda c: (c["hmean"], -c["step"]))
+    best = max(curve, key=lambda c: (c["hmean"], c["step"]))
     print(f"{res['reason']}: best validation hmean {best['hmean']:.4f} at step {best['step']} "
           f"({best['minutes']:.1f} min)")
     if test is None:
@@ -325,6 +364,9 @@ def report(args, work: Path, res: Dict, test: Optional[Dict], labels: Dict) -> i
         return 130
     print(f"test  {Path(test['checkpoint']).name} (step {test['step']}, chosen on validation): precision "
           f"{test['precision']:.4f}  recall {test['recall']:.4f}  hmean {test['hmean']:.4f}", flush=True)
+    for sc in test.get("scales", []):
+        print(f"test  long side {sc['long_side']:>5}: precision {sc['precision']:.4f}  recall {sc['recall']:.4f}  "
+              f"hmean {sc['hmean']:.4f}  ({sc['minutes']:.1f} min)", flush=True)
     print(json.dumps({"precision": test["precision"], "recall": test["recall"], "hmean": test["hmean"], "test": test,
                       "val_best": best, "minutes": round((res["end"] - res["start"]) / 60, 2),
                       "minutes_to_best": best["minutes"], "best_step": best["step"], "steps": res["steps"],

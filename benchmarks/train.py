@@ -144,8 +144,8 @@ OPTIONS = {
 
 
 def compare_options(args) -> Dict:
-    """Each of the chosen :data:`OPTIONS` on ``args.procs`` processes, one after the other: samples/s and speedup over the
-    first; an option that fails is reported with the last line of its error, not fatal."""
+    """Each of the chosen :data:`OPTIONS` on ``args.procs`` processes, one after the other: samples/s and speedup
+    over the first; an option that fails is reported with the last line of its error, not fatal."""
     runs = []
     for name in args.compare_options:
         opts, env = OPTIONS[name]

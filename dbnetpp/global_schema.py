@@ -31,6 +31,10 @@ def _positive(v) -> Optional[str]:
     return None if v > 0 else f"must be > 0, got {v!r}"
 
 
+def _unit_interval(v) -> Optional[str]:
+    return None if 0 < v < 1 else f"must be in (0, 1), got {v!r}"
+
+
 def _choice(*options: str) -> Rule:
     def rule(v) -> Optional[str]:
         return None if v in options else f"must be {' or '.join(repr(o) for o in options)}, got {v!r}"
@@ -97,9 +101,11 @@ _PADDLEOCR_KEYS: Dict[str, GlobalKey] = {
     "model_name": GlobalKey((str,), "model name written to the export's inference.yml (PaddleX / PaddleOCR 3.x load "
                             "a registered detection name, e.g. PP-OCRv3_mobile_det; default: chosen from the "
                             "backbone)"),
-    "use_ema": GlobalKey((bool,), _IGNORED),
-    "ema_decay": GlobalKey(_NUM, _IGNORED),
-    "ema_decay_type": GlobalKey((str,), _IGNORED),
+    "use_ema": GlobalKey((bool,), "evaluate and keep as best_accuracy an exponential moving average of the "
+                         "weights (dbnetpp.engine.ema)", False),
+    "ema_decay": GlobalKey(_NUM, "decay of the weight average", 0.9998, _unit_interval),
+    "ema_decay_type": GlobalKey((str,), "how the decay warms up: threshold, exponential or normal", "threshold",
+                                _choice("threshold", "exponential", "normal")),
     "character_dict_path": GlobalKey((str,), _IGNORED),
     "max_text_length": GlobalKey((int,), _IGNORED),
     "use_space_char": GlobalKey((bool,), _IGNORED),

@@ -10,12 +10,14 @@ ETA.  Evaluation runs on all ranks (each on its shard of the Eval set, with
 rank 0's BatchNorm statistics; the evaluation of ``tools/eval.py``, counts
 all-reduced) when ``global_step > start and (global_step - start) % every == 0``
 for ``Global.eval_batch_step = [start, every]``; the best result by the metric's
-``main_indicator`` is saved as ``best_accuracy``.  ``latest`` is saved at the
+``main_indicator`` is saved as ``best_accuracy`` (with ``Global.use_ema``, the moving
+average of the weights is what is evaluated and saved there: :mod:`~dbnetpp.engine.ema`).  ``latest`` is saved at the
 end of each epoch (and on a graceful stop), ``iter_epoch_N`` every
 ``save_epoch_step`` epochs; only rank 0 writes files.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -34,6 +36,7 @@ from .amp import Amp, grad_norm
 from .build import (build_parts, eval_schedule, forward_state, log_header, prepare_output, start_weights,
                     to_static_model)
 from .checks import check_train_config
+from .ema import WeightAverage
 from .faults import Faults, StepKind, StepOutcome, non_finite_input
 from .guard import NonFiniteLossError, StopFlag, TrainingInterrupted, batch_paths, batches_until_stop
 from .logger import MetricsWriter, SmoothedStats, StepTimes, VisualDLWriter, format_metrics, train_line
@@ -83,10 +86,8 @@ class Trainer:
         self._running_stats, self._trainable = forward_state(self.model)
         self.state = TrainState(best={self.main_indicator: 0.0})
         resume = g.get("checkpoints")
-        if resume:
-            self._resume(str(resume))
-        else:
-            start_weights(self.model, g.get("pretrained_model"), self.log)
+        states = self._resume(str(resume)) if resume else start_weights(self.model, g.get("pretrained_model"), self.log)
+        self.ema = self._weight_average(states if resume else None)
         if g["to_static"]:
             self.model = to_static_model(self.model, self.log)
         if env.distributed:
@@ -104,7 +105,7 @@ class Trainer:
         self.last_eval_step = -1
 
     # ------------------------------------------------------------------ resume / save
-    def _resume(self, ckpt: str) -> None:
+    def _resume(self, ckpt: str) -> Dict[str, Any]:
         """Weights, optimizer, schedule, loss scaler, random generators and position from ``ckpt``
         (``Global.pretrained_model`` is not loaded then: the checkpoint holds the weights)."""
         pretrained = self.g.get("pretrained_model")
@@ -121,6 +122,19 @@ class Trainer:
             self.train_loader.batch_sampler = SkipFirstBatches(self.train_loader.batch_sampler, st.iter_in_epoch)
         self.log.info(f"resumed from {ckpt}: global step {st.global_step}, epoch {st.epoch + 1} iteration "
                       f"{st.iter_in_epoch}, lr {self.scheduler.last_lr:.6g}, best {st.best}")
+        return states
+
+    def _weight_average(self, states: Optional[Dict[str, Any]]) -> Optional[WeightAverage]:
+        """``Global.use_ema``: the average of the weights, continued from a resumed checkpoint's ``.states``."""
+        if not self.g["use_ema"]:
+            return None
+        ema = WeightAverage(self.model, float(self.g["ema_decay"]), str(self.g["ema_decay_type"]))
+        if states is not None and not ema.load_state(states.get("ema")):
+            self.log.warning("Global.use_ema: the checkpoint holds no weight average for this model; the average "
+                             "restarts from the resumed weights")
+        self.log.info(f"Global.use_ema: evaluations score the moving average of the weights (decay {ema.decay:g}, "
+                      f"{ema.kind}); best_accuracy holds it, latest the trained weights")
+        return ema
 
     def _save(self, name: str) -> None:
         """Checkpoint ``name`` in the output folder (rank 0): weights, optimizer, training position."""
@@ -129,7 +143,7 @@ class Trainer:
         st = self.state
         states = st.to_states(steps_per_epoch=self.steps_per_epoch, world_size=self.env.world_size,
                               lr_last_epoch=self.scheduler.last_epoch, rng=capture_rng(),
-                              amp_scaler=self.amp.state_dict())
+                              amp_scaler=self.amp.state_dict(), **({"ema": self.ema.state()} if self.ema else {}))
         prefix = os.path.join(self.save_dir, name)
         save_checkpoint(prefix, D.unwrap(self.model), self.optimizer, states)
         self.log.info(f"saved {prefix} (global step {st.global_step})")
@@ -251,6 +265,8 @@ class Trainer:
             with paddle.no_grad():
                 for buf, value in saved:
                     buf.set_value(value)
+        elif self.ema is not None:
+            self.ema.update(D.unwrap(self.model))
         samples = (batch_paths(batch) or batch_locations(self.train_loader, epoch, iteration)) if outcome.bad else ()
         self.faults.record(outcome, epoch=epoch, step=self.state.global_step + 1, samples=samples,
                            reasons=batch.get(SKIPPED_KEY) or ())
@@ -308,24 +324,32 @@ class Trainer:
         st = self.state
         self.log.info(f"evaluating at global step {st.global_step} "
                       f"({getattr(self.eval_loader.dataset, 'num_samples', '?')} images)")
-        D.sync_buffers(self.model, self.env.distributed)  # every shard scores the weights rank 0 saves
-        try:
-            cur = evaluate_in_training(self.model, self.eval_loader, self.post_process,
-                                       self.protocol, self.env,
-                                       autocast=self.amp.autocast, should_stop=lambda: stop.requested,
-                                       warn=self.log.warning)
-        except EvaluationInterrupted:
-            self.log.warning(f"evaluation at global step {st.global_step} stopped by the signal")
-            return None
-        self.last_eval, self.last_eval_step = cur, st.global_step
-        self.log.info("cur metric, " + format_metrics(cur))
-        improved = st.record_eval(cur, self.main_indicator, epoch)
-        if improved:
-            self._save(BEST)
+        averaged = self.ema.applied(D.unwrap(self.model)) if self.ema else contextlib.nullcontext()
+        with averaged:  # Global.use_ema: the average is scored and saved as best_accuracy
+            cur = self._score(stop)
+            if cur is None:
+                return None
+            improved = st.record_eval(cur, self.main_indicator, epoch)
+            if improved:
+                self._save(BEST)
         self.log.info("best metric, " + format_metrics(st.best))
         self.metrics_out.write("eval", epoch=epoch, global_step=st.global_step, improved=improved,
                                **{f"best_{self.main_indicator}": st.best.get(self.main_indicator)}, **cur)
         self.vdl.scalars("EVAL", cur, st.global_step)
+        return cur
+
+    def _score(self, stop: StopFlag) -> Optional[Dict[str, Any]]:
+        """The metrics of the model's current weights on the Eval set; ``None`` when a signal stopped it."""
+        D.sync_buffers(self.model, self.env.distributed)  # every shard scores the weights rank 0 saves
+        try:
+            cur = evaluate_in_training(self.model, self.eval_loader, self.post_process, self.protocol, self.env,
+                                       autocast=self.amp.autocast, should_stop=lambda: stop.requested,
+                                       warn=self.log.warning)
+        except EvaluationInterrupted:
+            self.log.warning(f"evaluation at global step {self.state.global_step} stopped by the signal")
+            return None
+        self.last_eval, self.last_eval_step = cur, self.state.global_step
+        self.log.info("cur metric, " + format_metrics(cur))
         return cur
 
     # ------------------------------------------------------------------ end

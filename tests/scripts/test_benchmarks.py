@@ -112,7 +112,8 @@ def test_benchmark_train_compares_speed_options(root_dir, tiny_data, tiny_overri
     runs = {r["option"]: r for r in res["runs"]}
     assert list(runs) == ["eager", "to_static", "to_static+onednn", "to_static+workers0"]
     assert runs["eager"]["speedup"] == 1.0 and runs["to_static"]["samples_per_s"] > 0
-    assert runs["to_static+workers0"]["num_workers"] == 0 and runs["to_static"]["overrides"] == ["Global.to_static=true"]
+    assert runs["to_static+workers0"]["num_workers"] == 0
+    assert runs["to_static"]["overrides"] == ["Global.to_static=true"]
     failed = runs["to_static+onednn"]
     if "error" in failed:  # Paddle 3.3's oneDNN conv_transpose kernel is inference-only
         assert failed["samples_per_s"] is None and failed["speedup"] is None and failed["error"]
@@ -137,7 +138,7 @@ def test_benchmark_finetune_runs_end_to_end(root_dir, tiny_data, tmp_path):
                  f"{split}.dataset.label_file_list=[{tiny_data / 'train_icdar2015_label.txt'}]"]
     work = tmp_path / "work"
     proc = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", config, "--procs", "1",
-                           "--minutes", "1", "--work", str(work), "-o", *opts],
+                           "--minutes", "1", "--work", str(work), "--test-scales", "96,160", "-o", *opts],
                           cwd=root_dir, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     res = last_line_json(proc.stdout)
@@ -156,6 +157,11 @@ def test_benchmark_finetune_runs_end_to_end(root_dir, tiny_data, tmp_path):
     # the test scoring ran tools/eval.py on the test labels (1 image there, 4 in the validation stand-in)
     scored = last_line_json((work / "test" / "eval.log").read_text(encoding="utf-8"))
     assert scored["images"] == 1 and scored["hmean"] == test["hmean"]
+    # --test-scales: the same checkpoint again at each long side (DetResizeForTest resize_long)
+    assert [sc["long_side"] for sc in test["scales"]] == [96, 160]
+    assert all(0 <= sc["hmean"] <= 1 and sc["minutes"] >= 0 for sc in test["scales"])
+    assert sum(line.startswith("test  long side") for line in lines) == 2
+    assert (work / "test_long160" / "eval.log").is_file()
     # the work folder now holds a run: a second run there is refused, nothing overwritten
     again = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", config, "--work", str(work)],
                            cwd=root_dir, capture_output=True, text=True, timeout=60)

@@ -73,7 +73,7 @@ def test_finetune_benchmark_with_paddleocr_engine(route, synth_data, tmp_path):
                                                                  (2, "tools/eval.py on latest")]
     assert all(0 <= c["hmean"] <= 1 for c in res["curve"])
     # the test set scored once, on the checkpoint of the best validation evaluation
-    chosen = max(res["curve"], key=lambda c: (c["hmean"], -c["step"]))
+    chosen = max(res["curve"], key=lambda c: (c["hmean"], c["step"]))  # a tie: the later
     assert res["test"]["step"] == chosen["step"] and res["test"]["checkpoint"] == str(
         work / chosen["source"].split(" on ")[1])
     assert res["test_labels"] == str(synth_data["test"]) and res["hmean"] == res["test"]["hmean"]
