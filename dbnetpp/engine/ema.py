@@ -22,6 +22,8 @@ from typing import Any, Dict, Iterator, Mapping, Optional
 import numpy as np
 import paddle
 
+from .amp import FLOAT_DTYPES
+
 DECAY_TYPES = ("threshold", "exponential", "normal")
 _GAMMA = 2000  # steps of the exponential warm-up
 
@@ -51,7 +53,7 @@ class WeightAverage:
         """Start the average from ``model``'s current weights."""
         self.updates = 0
         with paddle.no_grad():
-            self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.dtype in _FLOATS}
+            self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.dtype in FLOAT_DTYPES}
 
     def update(self, model: paddle.nn.Layer) -> None:
         d = decay_at(self.decay, self.kind, self.updates)
@@ -94,7 +96,5 @@ class WeightAverage:
         self.updates = int(state.get("updates", 0))
         return True
 
-
-_FLOATS = (paddle.float32, paddle.float64, paddle.float16, paddle.bfloat16)
 
 __all__ = ["DECAY_TYPES", "WeightAverage", "decay_at"]
