@@ -6,7 +6,9 @@
 
 Runs ``tools/train.py`` on the config as it is (its schedule, evaluation steps and Eval set are fixed in
 the file before the run) with ``--procs`` data-parallel processes (``paddle.distributed.launch
---nproc_per_node``; on CPU one single-threaded process per core is the fastest layout), and reads the
+--nproc_per_node``; on CPU one single-threaded process per core is the fastest layout) that share the
+config's batch (``Train.loader.batch_size_per_card`` is the total batch, split evenly over them, as
+``scripts/train.sh`` does on CPU), and reads the
 evaluations the trainer logs (``metrics.jsonl``).  The config's ``Eval`` set is the **validation** set:
 the CPU recipes evaluate ``val_icdar2015_label.txt`` (``prepare_icdar2015 --val 100``), and the trainer
 keeps the best of those evaluations as ``best_accuracy``.  When the training has ended, that checkpoint
@@ -54,8 +56,8 @@ from typing import Dict, List, Optional, Sequence
 
 from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.dist import usable_cores
 from dbnetpp.errors import ConfigError
+from dbnetpp.launch import LaunchError, split_batch, usable_cores
 from dbnetpp.jsonline import last_json_line, read_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -323,7 +325,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         labels = label_sets(args)
-    except (RuntimeError, ConfigError) as exc:
+        total = load_config(args.config, args.opt)["Train"]["loader"]["batch_size_per_card"]
+        args.opt = [*args.opt, f"Train.loader.batch_size_per_card={split_batch(total, args.procs)}"]
+    except (RuntimeError, ConfigError, LaunchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if labels["test_chose_checkpoint"]:

@@ -21,8 +21,8 @@ batch, split evenly over the processes) in one process and in data-parallel grou
 reports each and their ``speedup`` over the first.  On CPU this is the before/after of running one
 single-threaded process per core (what ``scripts/train.sh`` does by default on CPU).
 
-``--compare-options --procs 2`` measures, one after the other on ``--procs`` processes (the config's
-``batch_size_per_card`` on each), what may speed a step: the eager model (the reference), the static
+``--compare-options --procs 2`` measures, one after the other on ``--procs`` processes (sharing the
+config's ``batch_size_per_card`` as the total batch, as ``--compare-procs`` does), what may speed a step: the eager model (the reference), the static
 graph (``Global.to_static``), Paddle's oneDNN kernels (``FLAGS_use_mkldnn`` / ``FLAGS_use_onednn``) with
 and without it, and the loader's ``num_workers`` 0 / 2 and ``use_shared_memory``; each with its
 ``speedup`` over the first, and an option that fails with the last line of its error.
@@ -46,6 +46,7 @@ from dbnetpp.cli import add_config_args, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import ConfigError, DataError
 from dbnetpp.jsonline import last_json_line
+from dbnetpp.launch import LaunchError, split_batch
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -146,11 +147,16 @@ OPTIONS = {
 def compare_options(args) -> Dict:
     """Each of the chosen :data:`OPTIONS` on ``args.procs`` processes, one after the other: samples/s and speedup
     over the first; an option that fails is reported with the last line of its error, not fatal."""
+    total = int(load_config(args.config, args.opt)["Train"]["loader"]["batch_size_per_card"])
+    try:
+        split = [f"Train.loader.batch_size_per_card={split_batch(total, args.procs)}"]
+    except LaunchError as exc:
+        raise ConfigError(str(exc), key="Train.loader.batch_size_per_card") from None
     runs = []
     for name in args.compare_options:
         opts, env = OPTIONS[name]
         try:
-            result = _run_child(args, args.procs, opts, env)
+            result = _run_child(args, args.procs, split + opts, env)
         except RuntimeError as exc:
             tail = [ln for ln in str(exc).splitlines() if ln.strip()]
             result = {"samples_per_s": None, "error": tail[-1][:300] if tail else "failed"}

@@ -24,13 +24,7 @@ from typing import List, Sequence
 import paddle
 import paddle.distributed as dist
 
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS reports one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+from .launch import usable_cores  # noqa: F401  (re-exported: the CPU cores this process may run on)
 
 
 def cpu_cores_hint(device: str, world_size: int) -> str:

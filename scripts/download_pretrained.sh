@@ -55,6 +55,7 @@ BASE_URL="${BASE_URL:-https://paddle-imagenet-models-name.bj.bcebos.com/dygraph}
 BASE_URL="${BASE_URL%/}"
 DEST="${PRETRAIN_DIR:-./pretrain_models}"
 TIMEOUT="${DOWNLOAD_TIMEOUT:-600}"
+[[ "$TIMEOUT" =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -ge 1 ] || die "DOWNLOAD_TIMEOUT must be a positive number of seconds, got '$TIMEOUT'"
 SUMS="$DEST/SHA256SUMS"
 
 file_of() { case "$1" in mv3) echo MobileNetV3_large_x0_5_pretrained.pdparams ;; r50) echo ResNet50_vd_ssld_pretrained.pdparams ;; esac; }

@@ -37,7 +37,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV" || die "could not create virtualenv $VENV"
 fi
 PY="$VENV/bin/python"
-have() { "$PY" -c "import sys; from importlib.metadata import version; sys.exit(version('$1') != '$2')" 2>/dev/null; }
+# versions are passed as arguments, never pasted into the Python code
+have() { "$PY" -c 'import sys; from importlib.metadata import version; sys.exit(version(sys.argv[1]) != sys.argv[2])' "$1" "$2" 2>/dev/null; }
 if have paddlepaddle "$PADDLE_VERSION" && have paddleocr "$PADDLEOCR_VERSION" && have paddlex "$PADDLEX_VERSION" \
    && have rapidocr "$RAPIDOCR_VERSION"; then
   say "paddlepaddle $PADDLE_VERSION, paddleocr $PADDLEOCR_VERSION, paddlex $PADDLEX_VERSION, rapidocr $RAPIDOCR_VERSION already installed in $VENV"

@@ -296,6 +296,13 @@ SCENARIOS: Tuple[Scenario, ...] = (
              "holding an earlier run's checkpoints", "exit 2 before anything is written, naming the folder and "
              "the ways out (Global.checkpoints, another save_model_dir, Global.overwrite=true); every file unchanged",
              "test_overwrite.py::test_new_run_into_a_finished_run_is_refused"),
+    # --- the shell scripts ---
+    Scenario("script_value_as_code", "scripts", "shell or Python code as a config value (learning_rate, "
+             "batch_size_per_card, reference_cards), an -o override, an option (--cpu-procs, --nnodes, --rank, "
+             "--ref-cards, GPUS) or an environment variable (DEMO_TRAIN, DOWNLOAD_TIMEOUT) of scripts/train.sh, "
+             "scripts/eval.sh, scripts/download_pretrained.sh, with and without --dry-run",
+             "exit 2 naming the value and what it must be; nothing runs (the code's marker file is never created)",
+             "test_scripts_as_data.py::test_values_are_data_never_code"),
     Scenario("resume_other_architecture", "checkpoints", "Global.checkpoints of a DBNet++ run under a DBNet config "
              "(and the reverse), or without .pdopt / .states", "CheckpointError naming the entries / file; "
              "Global.allow_partial_resume=true loads what fits",

@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ["init.sh", "scripts/train.sh", "scripts/eval.sh", "scripts/setup_paddleocr.sh",
-           "scripts/download_pretrained.sh", "scripts/setup_deploy_venv.sh"]
+           "scripts/download_pretrained.sh", "scripts/setup_deploy_venv.sh", "scripts/finetune.sh"]
 
 
 def _comment_block(path: Path):

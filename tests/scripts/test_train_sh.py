@@ -123,25 +123,6 @@ def test_reference_cards_is_read_after_overrides(root_dir):
     assert p.returncode == 2 and "Global.reference_cards" in p.stderr and "positive integer" in p.stderr
 
 
-def test_no_arguments_picks_demo_or_icdar(root_dir):
-    p = _sh(root_dir, "cpu", "--dry-run")
-    assert p.returncode in (0, 2), p.stderr
-    prepared = (root_dir / "train_data/icdar2015/text_localization/train_icdar2015_label.txt").is_file()
-    if prepared:
-        assert "training configs/det/det_mv3_db++_icdar15.yml" in p.stdout
-    else:
-        assert "DEMO on SYNTHETIC data" in p.stdout
-        assert "tools/prepare_icdar2015.py" in p.stdout  # says how to train on ICDAR2015 instead
-        cmds = p.stdout.split("would run:")[1]
-        assert "tools/make_synth_dataset.py --dst ./train_data/synth_demo/raw" in cmds
-        assert "--dst ./train_data/synth_demo/text_localization" in cmds
-        assert "tools/train.py -c configs/det/cpu/demo_mv3_db.yml -o Global.use_gpu=False" in cmds
-        assert "tools/eval.py -c configs/det/cpu/demo_mv3_db.yml" in cmds
-    # with GPUs given, no CONFIG means the DBNet++ ICDAR2015 recipe
-    p = _sh(root_dir, "0,1", "--dry-run")
-    assert p.returncode == 0 and "training configs/det/det_mv3_db++_icdar15.yml" in p.stdout
-
-
 def test_demo_dry_run_without_icdar(root_dir, tmp_path):
     """The demo branch (tools/demo.py) in a checkout without ICDAR2015: scripts/ copied, the rest linked."""
     shutil.copytree(root_dir / "scripts", tmp_path / "scripts")

@@ -55,7 +55,7 @@ def test_finetune_benchmark_with_paddleocr_engine(route, synth_data, tmp_path):
     checkpoint at each evaluation step of the recipe, and tools/eval.py scores them afterwards."""
     opts = ["Architecture.Neck.use_asf=False", "Global.epoch_num=2", "Global.eval_batch_step=[0,1]",
             "Global.pretrained_model=", "Train.loader.num_workers=0", "Eval.loader.num_workers=0",
-            "Train.loader.batch_size_per_card=2", "Train.dataset.transforms.3.EastRandomCropData.size=[128,128]",
+            "Train.loader.batch_size_per_card=4", "Train.dataset.transforms.3.EastRandomCropData.size=[128,128]",
             "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[256,256]"]
     # the training images stand in for the validation split; the test images are scored once at the end
     for split, label in (("Train", synth_data["train"]), ("Eval", synth_data["train"])):
@@ -68,7 +68,7 @@ def test_finetune_benchmark_with_paddleocr_engine(route, synth_data, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = last_line_json(proc.stdout)
     assert res["engine"] == "paddleocr" and res["steps"] == 2 and res["train_samples_per_s"] > 0
-    # 4 images on 2 ranks x 2: one step per epoch; evaluations after steps 1 and 2 (the end)
+    # 4 images, the total batch of 4 split over 2 ranks: one step per epoch; evaluations after steps 1 and 2 (the end)
     assert [(c["step"], c["source"]) for c in res["curve"]] == [(1, "tools/eval.py on iter_epoch_1"),
                                                                  (2, "tools/eval.py on latest")]
     assert all(0 <= c["hmean"] <= 1 for c in res["curve"])
