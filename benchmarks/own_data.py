@@ -66,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=20.0, help="tools/finetune.py --minutes (default 20)")
     p.add_argument("--work", default="output/bench_own_data", help="output folder (must be new or empty)")
     p.add_argument("--deploy-venv", default=".venv-deploy", help="venv with rapidocr 3.x (scripts/setup_deploy_venv.sh)")
+    p.add_argument("--test-limit", type=int, default=0, metavar="N",
+                   help="score only the first N test images (a quick check; default: all 500)")
     p.add_argument("--tolerance", type=float, default=1.0, help="pixels a converted corner may move (default 1)")
     p.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                    help="passed to tools/finetune.py -o")
@@ -194,7 +196,8 @@ def rapidocr(args, inference: Path, test_images: List[str], work: Path) -> Dict[
     post = info["PostProcess"]
     settings = {"Det.model_path": str(inference / "inference.onnx"), "Det.mean": norm["mean"], "Det.std": norm["std"],
                 "Det.limit_side_len": 960, "Det.limit_type": "max", "Det.thresh": post["thresh"],
-                "Det.box_thresh": post["box_thresh"], "Det.unclip_ratio": post["unclip_ratio"]}
+                "Det.box_thresh": post["box_thresh"], "Det.unclip_ratio": post["unclip_ratio"],
+                "Det.use_dilation": bool(post.get("use_dilation")), "Det.score_mode": post.get("score_mode", "fast")}
     out = work / "rapidocr_predicts.txt"
     start = time.time()
     with open(work / "rapidocr.log", "w", encoding="utf-8") as f:
@@ -204,6 +207,19 @@ def rapidocr(args, inference: Path, test_images: List[str], work: Path) -> Dict[
         raise RuntimeError(f"RapidOCR failed (exit {rc}); see {work / 'rapidocr.log'}")
     return {**score(out, args.gt, work / "rapidocr_eval.log"), "minutes": round((time.time() - start) / 60, 2),
             "settings": settings}
+
+
+def subset_test(args, test_images: List[str], work: Path) -> Tuple[Path, List[str]]:
+    """The first ``--test-limit`` test images (linked into ``work/test_images``) and their GT (``args.gt``)."""
+    folder = work / "test_images"
+    folder.mkdir()
+    chosen = test_images[:args.test_limit]
+    for path in chosen:
+        _place(Path(path), folder / Path(path).name)
+    lines = args.gt.read_text(encoding="utf-8").splitlines()[:args.test_limit]
+    args.gt = work / "test_subset_label.txt"
+    args.gt.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder, [str(folder / Path(p).name) for p in chosen]
 
 
 def main(argv=None) -> int:
@@ -236,9 +252,12 @@ def main(argv=None) -> int:
         result.update(epochs=ft["epochs"], steps=ft["steps"], train=ft["train"], val_images=ft["val"])
         print(f"val   (tools/finetune.py, {ft['val']} images) {result['val']}", flush=True)
         inference = work / "run" / "inference"
+        test_dir = icdar / "ch4_test_images"
         test_images = [str(icdar / rel) for rel, _ in read_gt(args.gt)]
+        if args.test_limit:
+            test_dir, test_images = subset_test(args, test_images, work)
         pred, result["infer_minutes"] = _run([sys.executable, "tools/infer_det.py", "--model_dir", str(inference),
-                                              "--image", str(icdar / "ch4_test_images"), "--no-vis",
+                                              "--image", str(test_dir), "--no-vis",
                                               "--out", str(work / "test_pred")], work / "infer.log")
         result["test"] = score(work / "test_pred" / "predicts_db.txt", args.gt, work / "test_eval.log")
         print(f"test  (exported model, tools/infer_det.py, {pred.get('images')} images) {result['test']}", flush=True)

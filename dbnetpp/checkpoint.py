@@ -32,6 +32,7 @@ import numpy as np
 import paddle
 
 from .errors import CheckpointError
+from .safe_pickle import load as safe_load, load_paddle_file
 
 __all__ = ["LoadReport", "load_params", "load_pretrained", "load_checkpoint", "save_checkpoint",
            "read_states", "verify_checkpoint"]
@@ -57,14 +58,22 @@ def checkpoint_file(path: str, ext: str = ".pdparams") -> str:
     return checkpoint_prefix(path) + ext
 
 
-def _read_paddle_file(path: str) -> Any:
+def read_paddle_file(path: str) -> Any:
+    """A ``paddle.save`` file as ``paddle.load`` returns it (arrays as tensors), read without running code
+    from it (:mod:`dbnetpp.safe_pickle`: a file asking for anything but tensor data is refused)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: file not found")
-    try:
-        return paddle.load(path)
-    except Exception as exc:  # paddle.load raises many types (pickle, EOF, ValueError, RuntimeError, ...)
-        raise CheckpointError(f"{path}: cannot read (corrupt or truncated file?): "
-                              f"{type(exc).__name__}: {exc}") from exc
+    return _tensors(load_paddle_file(path))
+
+
+def _tensors(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return paddle.to_tensor(obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _tensors(v)) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_tensors(v) for v in obj]
+    return obj
 
 
 def load_params(path: str) -> Dict[str, Any]:
@@ -76,7 +85,7 @@ def load_params(path: str) -> Dict[str, Any]:
     if not path:
         raise CheckpointError("no weights path given")
     file = checkpoint_file(path)
-    params = _read_paddle_file(file)
+    params = read_paddle_file(file)
     if not isinstance(params, Mapping):
         raise CheckpointError(f"{file}: expected a mapping of parameter names to arrays, "
                               f"got {type(params).__name__}")
@@ -238,12 +247,7 @@ def read_states(prefix: str) -> Optional[Dict[str, Any]]:
     states_file = checkpoint_file(prefix, ".states")
     if not os.path.exists(states_file):
         return None
-    try:
-        with open(states_file, "rb") as f:
-            states = pickle.load(f, encoding="latin1")
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as exc:
-        raise CheckpointError(f"{states_file}: cannot read (corrupt or truncated file?): "
-                              f"{type(exc).__name__}: {exc}") from exc
+    states = safe_load(states_file)  # only plain data: no code runs from the file
     if not isinstance(states, dict):
         raise CheckpointError(f"{states_file}: expected a pickled dict, got {type(states).__name__}")
     return states
@@ -381,7 +385,7 @@ def _training_position(prefix: str, saved_states: Optional[Mapping[str, Any]], o
 
 
 def _read_optimizer_state(opt_file: str) -> Dict[str, Any]:
-    opt_state = _read_paddle_file(opt_file)
+    opt_state = read_paddle_file(opt_file)
     if not isinstance(opt_state, Mapping):
         raise CheckpointError(f"{opt_file}: expected an optimizer state dict, got {type(opt_state).__name__}")
     return dict(opt_state)

@@ -99,8 +99,8 @@ EXPECT = {
 }
 stem, fc_in, n_params, what = EXPECT[kind]
 try:
-    import paddle
-    state = paddle.load(path, return_numpy=True)
+    from dbnetpp.safe_pickle import load_paddle_file  # no code runs from the downloaded file
+    state = load_paddle_file(path)
 except Exception as exc:  # any failure to parse means the download is not a Paddle weights file
     sys.exit(f"{path}: not a loadable Paddle weights file ({type(exc).__name__}: {exc})")
 if not isinstance(state, dict) or not state:

@@ -272,7 +272,8 @@ def usage_lines(inference: str) -> str:
         f"    engine = RapidOCR(params={{\"Det.model_path\": {onnx!r}, \"Det.mean\": {norm['mean']}, "
         f"\"Det.std\": {norm['std']}, \"Det.limit_side_len\": 960, \"Det.limit_type\": \"max\", "
         f"\"Det.thresh\": {post['thresh']}, \"Det.box_thresh\": {post['box_thresh']}, "
-        f"\"Det.unclip_ratio\": {post['unclip_ratio']}}})",
+        f"\"Det.unclip_ratio\": {post['unclip_ratio']}, \"Det.use_dilation\": {bool(post.get('use_dilation'))}, "
+        f"\"Det.score_mode\": {post.get('score_mode', 'fast')!r}}})",
         "This project:",
         f"    python tools/infer_det.py --model_dir {inference} --image YOUR_IMAGES --out OUT_DIR",
     ])

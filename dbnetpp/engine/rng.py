@@ -14,6 +14,8 @@ from typing import Any, Dict
 import numpy as np
 import paddle
 
+from ..safe_pickle import GENERATOR_STATE, TENSOR_DATA, loads as safe_loads
+
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and Paddle; with ``deterministic`` also ask for deterministic kernels."""
@@ -46,7 +48,9 @@ def restore_rng(state: Dict[str, Any]) -> None:
         np.random.set_state(state["numpy"])
     if "paddle" in state:
         value = state["paddle"]
-        paddle.set_rng_state(pickle.loads(value) if isinstance(value, (bytes, bytearray)) else value)
+        if isinstance(value, (bytes, bytearray)):  # pickled generator states: nothing else is admitted
+            value = safe_loads(bytes(value), "the paddle random state in .states", TENSOR_DATA | GENERATOR_STATE)
+        paddle.set_rng_state(value)
 
 
 def _as_tuple(x):

@@ -89,7 +89,9 @@ def wrap(module) -> None:
         result = upstream_load(config, model, None, model_type)
         prefix = checkpoints[: -len(".pdparams")] if checkpoints.endswith(".pdparams") else checkpoints
         if os.path.exists(prefix + ".pdopt"):
-            optimizer.set_state_dict(rename_state(paddle.load(prefix + ".pdopt"), model))
+            from dbnetpp.checkpoint import read_paddle_file  # refuses a pickle that asks for code
+
+            optimizer.set_state_dict(rename_state(read_paddle_file(prefix + ".pdopt"), model))
         else:
             module.get_logger().warning(f"{prefix}.pdopt is not exists, params of optimizer is not loaded")
         return result

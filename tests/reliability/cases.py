@@ -303,6 +303,12 @@ SCENARIOS: Tuple[Scenario, ...] = (
              "scripts/eval.sh, scripts/download_pretrained.sh, with and without --dry-run",
              "exit 2 naming the value and what it must be; nothing runs (the code's marker file is never created)",
              "test_scripts_as_data.py::test_values_are_data_never_code"),
+    Scenario("pickle_runs_code", "checkpoints", "a .pdparams / .pdopt / .states whose pickle calls os.system "
+             "(`__reduce__`), as Global.pretrained_model, Global.checkpoints, tools/eval.py or tools/export_model.py "
+             "weights, or inside .states' random state", "refused before anything else is read from it: "
+             "`FILE: refused: the file asks for posix.system ...` (only NumPy arrays, dtypes, containers, numbers "
+             "and strings are admitted); no code runs; files written by Paddle 2.6 / 3.3 and the released weights "
+             "still load", "test_unsafe_pickles.py::test_tools_refuse_a_malicious_weights_file"),
     Scenario("resume_other_architecture", "checkpoints", "Global.checkpoints of a DBNet++ run under a DBNet config "
              "(and the reverse), or without .pdopt / .states", "CheckpointError naming the entries / file; "
              "Global.allow_partial_resume=true loads what fits",

@@ -70,7 +70,7 @@ def test_ppocrlabel_folder_to_an_exported_detector(synth, tmp_path):
     before = _tree_digest(data)
     out = tmp_path / "run"
     # run from another folder: --data and --out are relative to where you are
-    p = _tool("--data", "my_signs", "--out", "run", "--val", "1", "--epochs", "1", *FAST, cwd=tmp_path)
+    p = _tool("--data", "my_signs", "--out", "run", "--val", "1", "--minutes", "1", *FAST, cwd=tmp_path)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     for step in range(1, 6):
         assert f"[{step}/5]" in p.stdout
@@ -78,6 +78,8 @@ def test_ppocrlabel_folder_to_an_exported_detector(synth, tmp_path):
     res = last_line_json(p.stdout)
     assert (res["images"], res["train"], res["val"], res["skipped"]) == (5, 4, 1, 0)
     assert 0 <= res["hmean"] <= 1 and res["out"] == str(out)
+    # a 1-minute budget at the measured CPU speed: several epochs of the 4 training images, one step each
+    assert res["epochs"] > 1 and res["steps"] == res["epochs"]
     labels = out / "labels"
     assert len((labels / "train.txt").read_text().splitlines()) == 4
     assert len((labels / "val.txt").read_text().splitlines()) == 1
