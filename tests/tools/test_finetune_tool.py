@@ -1,5 +1,5 @@
 """tools/finetune.py (scripts/finetune.sh): your own labelled images in, a validated and exported detector out.
-The inputs are real folders in PPOCRLabel's and PaddleOCR's det formats, made from a small synthetic set."""
+The inputs are real folders in PPOCRLabel's and PaddleOCR's det formats, made from the tiny synthetic set of tests/conftest.py."""
 from __future__ import annotations
 
 import hashlib
@@ -17,28 +17,15 @@ from testutil import last_line_json
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory) -> Path:
-    """5 synthetic 128px images prepared as PaddleOCR det labels (4 train + 1 test of make_synth_dataset)."""
-    base = tmp_path_factory.mktemp("own")
-    for cmd in ([sys.executable, "tools/make_synth_dataset.py", "--dst", str(base / "raw"), "--train", "4",
-                 "--test", "1", "--size", "128", "--seed", "3"],
-                [sys.executable, "tools/prepare_icdar2015.py", "--src", str(base / "raw"), "--dst",
-                 str(base / "prep"), "--no-progress"]):
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-    return base / "prep"
-
-
-def _ppocrlabel(synth: Path, dst: Path) -> Path:
+def _ppocrlabel(tiny_data: Path, dst: Path) -> Path:
     """A PPOCRLabel folder: the images, Label.txt ("<folder>/<image>\\t[...]"), fileState.txt (all checked)."""
     dst.mkdir()
     label, state = [], []
     for name in ("train_icdar2015_label.txt", "test_icdar2015_label.txt"):
-        for line in (synth / name).read_text(encoding="utf-8").splitlines():
+        for line in (tiny_data / name).read_text(encoding="utf-8").splitlines():
             rel, boxes = line.split("\t", 1)
             image = f"{'tr' if name.startswith('train') else 'te'}_{Path(rel).name}"
-            shutil.copy(synth / rel, dst / image)
+            shutil.copy(tiny_data / rel, dst / image)
             label.append(f"{dst.name}/{image}\t{boxes}\n")
             state.append(f"{dst / image}\t1\n")
     (dst / "Label.txt").write_text("".join(label), encoding="utf-8")
@@ -65,8 +52,8 @@ FAST = ["--gpus", "cpu", "-o", "Global.pretrained_model=", "Train.loader.num_wor
 
 
 @pytest.mark.slow
-def test_ppocrlabel_folder_to_an_exported_detector(synth, tmp_path):
-    data = _ppocrlabel(synth, tmp_path / "my_signs")
+def test_ppocrlabel_folder_to_an_exported_detector(tiny_data, tmp_path):
+    data = _ppocrlabel(tiny_data, tmp_path / "my_signs")
     before = _tree_digest(data)
     out = tmp_path / "run"
     # run from another folder: --data and --out are relative to where you are
@@ -102,10 +89,10 @@ def test_ppocrlabel_folder_to_an_exported_detector(synth, tmp_path):
     assert again.returncode == 2 and "already holds a run" in again.stderr
 
 
-def test_dry_run_plans_and_writes_nothing(synth, tmp_path):
-    labels = synth / "train_icdar2015_label.txt"
+def test_dry_run_plans_and_writes_nothing(tiny_data, tmp_path):
+    labels = tiny_data / "train_icdar2015_label.txt"
     out = tmp_path / "run"
-    p = _tool("--data", str(synth), "--labels", str(labels), "--format", "det", "--out", str(out), "--val", "0.25",
+    p = _tool("--data", str(tiny_data), "--labels", str(labels), "--format", "det", "--out", str(out), "--val", "0.25",
               "--minutes", "30", "--dry-run", *FAST)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     res = last_line_json(p.stdout)
@@ -115,16 +102,16 @@ def test_dry_run_plans_and_writes_nothing(synth, tmp_path):
     assert not out.exists()
 
 
-def test_bad_inputs_are_refused(synth, tmp_path):
+def test_bad_inputs_are_refused(tiny_data, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     p = _tool("--data", str(empty), "--out", str(tmp_path / "o1"), "--dry-run")
     assert p.returncode == 2 and str(empty) in p.stderr and "finetune.py: ERROR:" in p.stderr
-    p = _tool("--data", str(synth), "--out", str(synth / "inside"), "--dry-run")
-    assert p.returncode == 2 and "lies inside --data" in p.stderr and not (synth / "inside").exists()
-    data = _ppocrlabel(synth, tmp_path / "unchecked")
+    p = _tool("--data", str(tiny_data), "--out", str(tiny_data / "inside"), "--dry-run")
+    assert p.returncode == 2 and "lies inside --data" in p.stderr and not (tiny_data / "inside").exists()
+    data = _ppocrlabel(tiny_data, tmp_path / "unchecked")
     (data / "fileState.txt").write_text("")
     p = _tool("--data", str(data), "--out", str(tmp_path / "o2"), "--dry-run")
     assert p.returncode == 2 and "fileState.txt" in p.stderr and "check" in p.stderr
-    p = _tool("--data", str(synth), "--val", "1.5", "--dry-run")
+    p = _tool("--data", str(tiny_data), "--val", "1.5", "--dry-run")
     assert p.returncode == 2 and "--val" in p.stderr
