@@ -100,6 +100,11 @@ def test_dry_run_plans_and_writes_nothing(tiny_data, tmp_path):
     assert "would run:" in p.stdout and "tools/train.py -c configs/det/cpu/ft_mv3_db++_icdar15.yml" in p.stdout
     assert f"Train.dataset.label_file_list=[{out / 'labels' / 'train.txt'}]" in p.stdout
     assert not out.exists()
+    # --model dbnet: the same recipe without the ASF block
+    p = _tool("--data", str(tiny_data), "--labels", str(labels), "--out", str(out), "--model", "dbnet", "--dry-run",
+              *FAST)
+    assert p.returncode == 0 and "Architecture.Neck.use_asf=False" in p.stdout and "train: dbnet " in p.stdout
+    assert not out.exists()
 
 
 def test_bad_inputs_are_refused(tiny_data, tmp_path):
