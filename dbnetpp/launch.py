@@ -566,6 +566,17 @@ def plan_eval(opts: Options, say: Callable[[str], None]) -> Plan:
 
 # ---- running --------------------------------------------------------------------------------------
 
+QUIET_WARNINGS = "ignore:No ccache found:UserWarning"  # Paddle's import-time notice (see dbnetpp/__init__.py)
+
+
+def child_env(extra: Mapping[str, str]) -> Dict[str, str]:
+    """The environment of a planned run: ours, ``extra``, and Paddle's ccache notice silenced in every process
+    the launcher starts (``PYTHONWARNINGS``, added to what is already set)."""
+    env = {**os.environ, **extra}
+    env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS", ""), QUIET_WARNINGS) if w)
+    return env
+
+
 def run(plan: Plan, say: Callable[[str], None], stdout: Optional[IO[str]] = None,
         tick: Optional[Callable[[], None]] = None) -> int:
     """Runs the plan's command (its output to ``stdout`` when given, else to ours; ``tick`` called every
@@ -577,7 +588,7 @@ def run(plan: Plan, say: Callable[[str], None], stdout: Optional[IO[str]] = None
         say(f"per-process logs: {plan.log_dir}/workerlog.N")
     say("running:\n" + show_cmd(plan.cmd, plan.env))
     sys.stdout.flush()
-    child = subprocess.Popen(plan.cmd, env={**os.environ, **plan.env}, stdout=stdout,
+    child = subprocess.Popen(plan.cmd, env=child_env(plan.env), stdout=stdout,
                              stderr=subprocess.STDOUT if stdout else None)
 
     def forward(signum, _frame):

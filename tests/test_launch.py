@@ -90,3 +90,12 @@ def test_a_failed_launch_shows_the_worker_logs(tmp_path):
     assert p.returncode == 3
     assert f"----- last lines of {logs / 'workerlog.0'} -----" in p.stderr and "ValueError: boom" in p.stderr
     assert "line 10\n" not in p.stderr  # only the last lines
+
+
+def test_no_ccache_notice_from_paddle(tmp_path):
+    """Paddle's import-time "No ccache found" warning shows neither in our processes nor in planned runs."""
+    p = subprocess.run([sys.executable, "-c", "import dbnetpp.config"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "ccache" not in p.stderr, p.stderr
+    child = "import paddle"  # a run started by the planner, importing paddle first
+    r = subprocess.run([sys.executable, "-c", RUNNER, child, ""], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "ccache" not in r.stderr, r.stderr
