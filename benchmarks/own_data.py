@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from dbnetpp.cli import tool_parser
+from dbnetpp.data.label_file import read_label_file
 from dbnetpp.data.own_labels import convert
+from dbnetpp.deploy.settings import rapidocr_params
 from dbnetpp.jsonline import last_json_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,12 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def read_gt(label_file: Path) -> List[Tuple[str, List[Dict[str, Any]]]]:
-    out = []
-    for line in label_file.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            path, boxes = line.split("\t", 1)
-            out.append((path, json.loads(boxes)))
-    return out
+    """``(image path as written, boxes)`` of each line of a prepared label file."""
+    return [(line.image_path, json.loads(line.label)) for line in read_label_file(str(label_file), str(label_file.parent))]
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -188,16 +186,7 @@ def rapidocr(args, inference: Path, test_images: List[str], work: Path) -> Dict[
     python = Path(args.deploy_venv) / "bin" / "python"
     if not python.is_file():
         return {"skipped": f"no {python} (bash scripts/setup_deploy_venv.sh makes it)"}
-    import yaml
-
-    info = yaml.safe_load((inference / "inference.yml").read_text(encoding="utf-8"))
-    norm = next(op["NormalizeImage"] for op in info["PreProcess"]["transform_ops"]
-                if isinstance(op, dict) and "NormalizeImage" in op)
-    post = info["PostProcess"]
-    settings = {"Det.model_path": str(inference / "inference.onnx"), "Det.mean": norm["mean"], "Det.std": norm["std"],
-                "Det.limit_side_len": 960, "Det.limit_type": "max", "Det.thresh": post["thresh"],
-                "Det.box_thresh": post["box_thresh"], "Det.unclip_ratio": post["unclip_ratio"],
-                "Det.use_dilation": bool(post.get("use_dilation")), "Det.score_mode": post.get("score_mode", "fast")}
+    settings = rapidocr_params(str(inference))  # what tools/finetune.py prints for RapidOCR
     out = work / "rapidocr_predicts.txt"
     start = time.time()
     with open(work / "rapidocr.log", "w", encoding="utf-8") as f:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Optional
 
-__all__ = ["add_config_args", "tool_parser"]
+__all__ = ["add_config_args", "positive_float", "positive_int", "tool_parser"]
 
 
 def tool_parser(doc: str, epilog: bool = False) -> argparse.ArgumentParser:
@@ -22,3 +23,25 @@ def add_config_args(parser: argparse.ArgumentParser, default: Optional[str] = No
                         help="YAML config (PaddleOCR schema)" + (f"; default {default}" if default else ""))
     parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                         help=f"override config entries (e.g. {example}); takes several values and may be repeated")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value

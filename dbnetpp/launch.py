@@ -390,11 +390,16 @@ def _cpu_finetune_checks(recipe: Recipe, opts: Options, total_batch: int, procs:
         minutes = steps * total_batch / (CPU_IMAGES_PER_SECOND_PER_CORE * procs) / 60
         say(f"expected time   {'about %.0f min' % minutes if minutes >= 1 else 'under a minute'} of training ({epochs} epochs of {images} images = {steps} "
             f"steps at ~{CPU_IMAGES_PER_SECOND_PER_CORE} images/s per core x {procs}), plus the validations")
-    weights = str(_section(recipe.cfg, "Global").get("pretrained_model") or "")
-    if os.path.normpath(weights) != os.path.normpath(PPOCRV3_WEIGHTS) or os.path.isfile(weights + ".pdparams"):
+    if not ppocrv3_missing(recipe.cfg):
         return False
-    say(f"weights         {weights}.pdparams is missing; train.sh fetches it first: {' '.join(FETCH_PPOCRV3)}")
+    say(f"weights         {PPOCRV3_WEIGHTS}.pdparams is missing; train.sh fetches it first: {' '.join(FETCH_PPOCRV3)}")
     return True
+
+
+def ppocrv3_missing(cfg: Mapping[str, Any]) -> bool:
+    """``cfg`` starts from PP-OCRv3's converted detector (:data:`PPOCRV3_WEIGHTS`) and that file is missing."""
+    weights = str(_section(cfg, "Global").get("pretrained_model") or "")
+    return os.path.normpath(weights) == os.path.normpath(PPOCRV3_WEIGHTS) and not os.path.isfile(weights + ".pdparams")
 
 
 def fetch_ppocrv3(say: Callable[[str], None]) -> None:

@@ -54,7 +54,7 @@ import sys
 import time
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, positive_int, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.engine.state import LATEST
 from dbnetpp.errors import ConfigError
@@ -78,16 +78,6 @@ BANNER = """\
 
 class DemoError(Exception):
     """A problem with the inputs or a failed step: printed as ``<prefix>: ERROR: <message>``, exit code 2."""
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

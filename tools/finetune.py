@@ -39,13 +39,14 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from dbnetpp.cli import tool_parser
+from dbnetpp.cli import positive_float, positive_int, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.data.own_labels import Converted, convert
+from dbnetpp.deploy.settings import InferenceSettings, rapidocr_params
 from dbnetpp.errors import ConfigError, DataError
 from dbnetpp.jsonline import last_json_line
-from dbnetpp.launch import (CPU_IMAGES_PER_SECOND_PER_CORE, PPOCRV3_WEIGHTS, LaunchError, Options, Plan,
-                            fetch_ppocrv3, plan_eval, plan_train, run, show_cmd)
+from dbnetpp.launch import (CPU_IMAGES_PER_SECOND_PER_CORE, LaunchError, Options, Plan, fetch_ppocrv3,
+                            plan_eval, plan_train, ppocrv3_missing, run, show_cmd)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_CONFIG = "configs/det/cpu/ft_mv3_db++_icdar15.yml"
@@ -70,9 +71,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--val", type=_val_amount, default=0.1, metavar="N|F",
                    help="validation images: a count (e.g. 30) or a fraction (e.g. 0.1, the default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default 0)")
-    p.add_argument("--minutes", type=_positive_float, default=60.0,
+    p.add_argument("--minutes", type=positive_float, default=60.0,
                    help="training time to plan for on CPU (default 60); ignored with --epochs")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="epochs to train (default: what fits --minutes)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs to train (default: what fits --minutes)")
     p.add_argument("--gpus", default="auto", help="auto (default), cpu, or GPU ids such as 0,1")
     p.add_argument("--dry-run", action="store_true", help="check the labels, print the plan, write nothing")
     p.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
@@ -80,24 +81,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def _val_amount(text: str) -> float:
-    value = _positive_float(text)
+    value = positive_float(text)
     if value >= 1 and value != int(value):
         raise argparse.ArgumentTypeError(f"--val takes a count (30) or a fraction below 1 (0.1), got {text!r}")
     return value
@@ -212,9 +197,13 @@ def train(plan: Plan, out: str, steps: int) -> None:
         raise FinetuneError(f"training failed (exit {rc}); its output: {log}\n{_tail(log)}")
 
 
-def _tail(path: str, n: int = 15) -> str:
+def _text(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
-        return "".join(f.readlines()[-n:])
+        return f.read()
+
+
+def _tail(path: str, n: int = 15) -> str:
+    return "".join(_text(path).splitlines(keepends=True)[-n:])
 
 
 # ---- 4-5: evaluate, export ------------------------------------------------------------------------
@@ -231,7 +220,7 @@ def evaluate(args: argparse.Namespace, overrides: List[str], out: str) -> Dict[s
     log = os.path.join(folder, "eval.log")
     with open(log, "w", encoding="utf-8") as f:
         rc = run(plan, lambda m: None, stdout=f)
-    res = last_json_line(open(log, encoding="utf-8", errors="replace").read()) if rc == 0 else None
+    res = last_json_line(_text(log)) if rc == 0 else None
     if res is None:
         raise FinetuneError(f"the evaluation failed (exit {rc}); its output: {log}\n{_tail(log)}")
     return res
@@ -245,7 +234,7 @@ def export(overrides: List[str], out: str) -> Dict[str, Any]:
     log = os.path.join(out, "export.log")
     with open(log, "w", encoding="utf-8") as f:
         rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
-    res = last_json_line(open(log, encoding="utf-8", errors="replace").read()) if rc == 0 else None
+    res = last_json_line(_text(log)) if rc == 0 else None
     if res is None:
         raise FinetuneError(f"the export failed (exit {rc}); its output: {log}\n{_tail(log)}")
     return res
@@ -253,27 +242,17 @@ def export(overrides: List[str], out: str) -> Dict[str, Any]:
 
 def usage_lines(inference: str) -> str:
     """How to run the export: PaddleOCR 3.x / PaddleX, RapidOCR, our infer_det.py (values from inference.yml)."""
-    import yaml
-
-    with open(os.path.join(inference, "inference.yml"), encoding="utf-8") as f:
-        info = yaml.safe_load(f)
-    name = info["Global"]["model_name"]
-    norm = next(op["NormalizeImage"] for op in info["PreProcess"]["transform_ops"]
-                if isinstance(op, dict) and "NormalizeImage" in op)
-    post = info["PostProcess"]
-    onnx = os.path.join(inference, "inference.onnx")
+    settings = InferenceSettings.load(inference)
+    name = settings.model_name
+    params = ", ".join(f'"{key}": {value!r}' for key, value in rapidocr_params(inference).items())
     return "\n".join([
         "PaddleOCR 3.x (pip install paddleocr), detection only, or as the detector of its OCR pipeline:",
-        f"    from paddleocr import TextDetection, PaddleOCR",
+        "    from paddleocr import TextDetection, PaddleOCR",
         f"    det = TextDetection(model_name={name!r}, model_dir={inference!r})",
         f"    ocr = PaddleOCR(text_detection_model_name={name!r}, text_detection_model_dir={inference!r})",
         "RapidOCR 3.x (pip install rapidocr onnxruntime):",
-        f"    from rapidocr import RapidOCR",
-        f"    engine = RapidOCR(params={{\"Det.model_path\": {onnx!r}, \"Det.mean\": {norm['mean']}, "
-        f"\"Det.std\": {norm['std']}, \"Det.limit_side_len\": 960, \"Det.limit_type\": \"max\", "
-        f"\"Det.thresh\": {post['thresh']}, \"Det.box_thresh\": {post['box_thresh']}, "
-        f"\"Det.unclip_ratio\": {post['unclip_ratio']}, \"Det.use_dilation\": {bool(post.get('use_dilation'))}, "
-        f"\"Det.score_mode\": {post.get('score_mode', 'fast')!r}}})",
+        "    from rapidocr import RapidOCR",
+        f"    engine = RapidOCR(params={{{params}}})",
         "This project:",
         f"    python tools/infer_det.py --model_dir {inference} --image YOUR_IMAGES --out OUT_DIR",
     ])
@@ -317,8 +296,7 @@ def finetune(args: argparse.Namespace) -> Dict[str, Any]:
         say("dry run; would run:\n" + show_cmd(plan.cmd, plan.env))
         return {"dry_run": True, "images": conv.images, "train": len(train_lines), "val": len(val_lines),
                 "skipped": len(conv.skipped), "epochs": epochs, "steps": steps, "out": out}
-    start = str(load_config(BASE_CONFIG, overrides)["Global"].get("pretrained_model") or "")
-    if os.path.normpath(start) == os.path.normpath(PPOCRV3_WEIGHTS) and not os.path.isfile(start + ".pdparams"):
+    if ppocrv3_missing(load_config(BASE_CONFIG, overrides)):
         fetch_ppocrv3(say)
     os.makedirs(out, exist_ok=True)
     write_labels(out, train_lines, val_lines, conv, args.seed)

@@ -271,3 +271,21 @@ def describe_resize(resize: Mapping[str, Any]) -> str:
     if resize.get("resize_long") is not None:
         return f"long:{resize['resize_long']}"
     return "min:736"
+
+
+def rapidocr_params(model_dir: str, onnx_file: str = "inference.onnx") -> Dict[str, Any]:
+    """RapidOCR 3.x ``params`` that run the ONNX export in ``model_dir`` as our predictor does: the file, the
+    normalisation, the resize limit (when the export has one; RapidOCR has no fixed ``image_shape``) and the
+    post-processing of ``inference.yml``.  Dilation and score mode are stated because RapidOCR's defaults
+    differ from PaddleOCR's (it dilates the map by default, which merges neighbouring words)."""
+    s = InferenceSettings.load(model_dir)
+    params: Dict[str, Any] = {"Det.model_path": os.path.join(model_dir, onnx_file),
+                              "Det.mean": s.normalize["mean"], "Det.std": s.normalize["std"]}
+    if "limit_side_len" in s.resize:
+        params["Det.limit_side_len"] = s.resize["limit_side_len"]
+        params["Det.limit_type"] = s.resize.get("limit_type", "min")  # DetResizeForTest's default
+    post = s.postprocess
+    params.update({"Det.thresh": post["thresh"], "Det.box_thresh": post["box_thresh"],
+                   "Det.unclip_ratio": post["unclip_ratio"], "Det.use_dilation": bool(post.get("use_dilation")),
+                   "Det.score_mode": post.get("score_mode", "fast")})
+    return params

@@ -79,6 +79,7 @@ def test_ppocrlabel_folder_to_an_exported_detector(tiny_data, tmp_path):
     assert (inference / "inference.yml").is_file() and (inference / "inference.onnx").is_file()
     assert f"TextDetection(model_name='PP-OCRv3_mobile_det', model_dir='{inference}')" in p.stdout
     assert f'RapidOCR(params={{"Det.model_path": \'{inference / "inference.onnx"}\'' in p.stdout
+    assert '"Det.use_dilation": False' in p.stdout  # RapidOCR dilates by default; the export does not
     # the printed infer_det line works on the export
     image = next(data.glob("*.jpg"))
     r = subprocess.run([sys.executable, "tools/infer_det.py", "--model_dir", str(inference), "--image", str(image),
