@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 
-die() { echo "init.sh: ERROR: $*" >&2; exit 1; }
+die() { echo "init.sh: error: $*" >&2; exit 1; }
 say() { echo "init.sh: $*"; }
 
 WITH_PPOCR=0

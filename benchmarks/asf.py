@@ -20,8 +20,7 @@ every record.  Exit 0, or 2 on an error.
 """
 from __future__ import annotations
 
-# OpenCV before paddle (paddle 2.6 first breaks OpenCV's PNG codec).
-import cv2  # noqa: F401  isort: skip
+import dbnetpp  # noqa: F401  isort: skip  (before paddle: it loads OpenCV first, see dbnetpp/__init__.py)
 import argparse
 import json
 import os
@@ -32,7 +31,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import paddle
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, positive_float, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.data import SimpleDataSet
 from dbnetpp.errors import DBNetError
@@ -57,7 +56,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--every", type=int, default=25)
     ap.add_argument("--size", default="544x960", help="HxW, multiples of 32")
     ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=0.002)
+    ap.add_argument("--lr", type=positive_float, default=0.002)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", default="dbnet,dbnet++,dbnet++zero")
     args = ap.parse_args(argv)

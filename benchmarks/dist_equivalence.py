@@ -32,6 +32,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from dbnetpp.cli import positive_float
+
 ROOT = Path(__file__).resolve().parents[1]
 DETERMINISTIC = ("DecodeImage", "DetLabelEncode", "MakeBorderMap", "MakeShrinkMap", "NormalizeImage",
                  "ToCHWImage", "KeepKeys")
@@ -45,7 +47,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=5, help="training steps compared (default 5)")
     ap.add_argument("--size", type=int, default=128, help="synthetic image side in pixels (default 128)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--tol", type=float, default=1e-4, help="pass if max relative loss difference <= tol")
+    ap.add_argument("--tol", type=positive_float, default=1e-4, help="pass if max relative loss difference <= tol")
     ap.add_argument("--role", choices=("main", "dist", "accum", "full"), default="main", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

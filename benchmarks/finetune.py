@@ -48,16 +48,15 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, int_list, positive_float, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import ConfigError
-from dbnetpp.launch import LaunchError, split_batch, usable_cores
+from dbnetpp.launch import LaunchError, run_until, split_batch, usable_cores
 from dbnetpp.jsonline import last_json_line, read_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,11 +67,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_config_args(ap, default="configs/det/cpu/ft_mv3_db++_icdar15.yml", example="Global.epoch_num=2")
     ap.add_argument("--procs", type=int, default=usable_cores(),
                     help="data-parallel processes (default: the number of CPU cores)")
-    ap.add_argument("--minutes", type=float, default=60.0, help="wall-time limit of the whole run (default 60)")
+    ap.add_argument("--minutes", type=positive_float, default=60.0, help="wall-time limit of the whole run (default 60)")
     ap.add_argument("--test", metavar="LABEL_FILE",
                     help="test label file scored once on the chosen checkpoint (default: test_icdar2015_label.txt "
                          "beside the config's Eval label file)")
-    ap.add_argument("--test-scales", type=_sides, default=None, metavar="S1,S2,...",
+    ap.add_argument("--test-scales", type=int_list(32, "long sides", "960,1280"), default=None, metavar="S1,S2,...",
                     help="also score the chosen checkpoint on the test set with its long side resized to each of "
                          "these (e.g. 960,1280,1600,2048; DetResizeForTest resize_long)")
     ap.add_argument("--work", help="output folder (Global.save_model_dir; default output/bench_finetune/<config>)")
@@ -82,27 +81,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.procs < 1 or args.minutes <= 0:
         ap.error("--procs must be >= 1 and --minutes > 0")
     return args
-
-
-def _sides(text: str) -> List[int]:
-    try:
-        sides = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes such as 960,1280; got {text!r}") from None
-    if not sides or any(v < 32 for v in sides):
-        raise argparse.ArgumentTypeError(f"long sides must be >= 32 pixels, got {text!r}")
-    return sides
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 120) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _launch(args, work: Path, script: List[str]) -> List[str]:
@@ -162,22 +140,12 @@ def paddleocr_eval_plan(cfg: Dict, procs: int) -> Dict:
 def _watch(cmd: List[str], log_path: Path, deadline: float) -> str:
     """Run ``cmd`` with its output in ``log_path`` until it ends or ``deadline`` (SIGTERM) -> how it ended."""
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, cwd=os.getcwd(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            while proc.poll() is None:
-                if time.time() > deadline:
-                    _stop(proc)
-                    return "cut by --minutes"
-                time.sleep(2)
-        except KeyboardInterrupt:
-            _stop(proc, timeout=30)
-            return "interrupted"
-    if proc.returncode != 0:
+        ended = run_until(cmd, log, deadline, grace=120.0, cwd=os.getcwd())
+    if ended.reason == "finished" and ended.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
         script = next((c for c in cmd if c.endswith(".py")), cmd[0])
-        raise RuntimeError(f"{script} failed (exit {proc.returncode}); last lines of {log_path}:\n" + "\n".join(tail))
-    return "finished"
+        raise RuntimeError(f"{script} failed (exit {ended.returncode}); last lines of {log_path}:\n" + "\n".join(tail))
+    return {"time budget used": "cut by --minutes"}.get(ended.reason, ended.reason)
 
 
 def run(args, work: Path) -> Dict:

@@ -35,8 +35,9 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, positive_float, tool_parser
 from dbnetpp.jsonline import read_events
+from dbnetpp.launch import run_until
 from dbnetpp.config import apply_overrides, load_yaml
 from dbnetpp.data.icdar_gt import read_gt_file
 from dbnetpp.errors import ConfigError
@@ -69,14 +70,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap = tool_parser(__doc__)
     ap.add_argument("--data", required=True, help="official ICDAR2015 layout folder")
     ap.add_argument("--images", type=int, default=10, help="number of training images (default 10)")
-    ap.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
-    ap.add_argument("--target", type=float, default=0.9, help="stop once an evaluation reaches this hmean")
+    ap.add_argument("--minutes", type=positive_float, default=60.0, help="training time budget (default 60)")
+    ap.add_argument("--target", type=positive_float, default=0.9, help="stop once an evaluation reaches this hmean")
     add_config_args(ap, default=str(ROOT / "configs/det/cpu/det_mv3_db_tiny.yml"), example="Architecture.Neck.use_asf=true")
     ap.add_argument("--size", type=parse_size, default=[544, 960], help="train/eval image size HxW (default 544x960)")
     ap.add_argument("--batch", type=int, default=2, help="images per step (default 2)")
     ap.add_argument("--crop", type=int, default=0,
                     help="train on random NxN crops (EastRandomCropData) instead of whole images resized to --size")
-    ap.add_argument("--lr", type=float, default=0.002, help="constant learning rate after warm-up")
+    ap.add_argument("--lr", type=positive_float, default=0.002, help="constant learning rate after warm-up")
     ap.add_argument("--eval-every", type=int, default=0,
                     help="evaluate every N steps (default: every 10 epochs)")
     ap.add_argument("--workers", type=int, default=1, help="training data-loader workers (default 1)")
@@ -146,51 +147,24 @@ def derive_config(args, prep: Path, out: Path, steps_per_epoch: int) -> Dict:
 
 def train(args, cfg_path: Path, out: Path, log_path: Path) -> Dict:
     start = time.time()
-    deadline = start + args.minutes * 60
     metrics = out / "metrics.jsonl"
+
+    def target_reached(_pid: int) -> Optional[str]:
+        best = max((e["hmean"] for e in read_events(metrics, "eval")), default=0.0)
+        return "target reached" if best >= args.target else None
+
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tools/train.py"), "-c", str(cfg_path)], cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
-        reason = "finished"
-        try:
-            while proc.poll() is None:
-                try:
-                    time.sleep(2)
-                    evals = read_events(metrics, "eval")
-                except KeyboardInterrupt:  # Ctrl-C / SIGTERM: stop the trainer, report what was measured
-                    reason = "interrupted"
-                else:
-                    best = max((e["hmean"] for e in evals), default=0.0)
-                    if best >= args.target:
-                        reason = "target reached"
-                    elif time.time() > deadline:
-                        reason = "time budget used"
-                    else:
-                        continue
-                proc.send_signal(signal.SIGTERM)  # the trainer finishes its step, saves 'latest' and exits
-                try:
-                    proc.wait(timeout=300)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                break
-        finally:
-            if proc.poll() is None:  # interrupted ourselves: stop the trainer too
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        ended = run_until([sys.executable, str(ROOT / "tools/train.py"), "-c", str(cfg_path)], log,
+                          start + args.minutes * 60, stop_when=target_reached, cwd=str(ROOT))
     end = time.time()
-    if proc.returncode not in (0, 128 + signal.SIGTERM, 130):
+    if ended.returncode not in (0, 128 + signal.SIGTERM, 130, -signal.SIGTERM):
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-        raise RuntimeError(f"tools/train.py failed (exit {proc.returncode}); last lines of {log_path}:\n"
+        raise RuntimeError(f"tools/train.py failed (exit {ended.returncode}); last lines of {log_path}:\n"
                            + "\n".join(tail))
     evals = read_events(metrics, "eval")
     trains = read_events(metrics, "train")
     return {"evals": evals, "steps": max((e["global_step"] for e in trains + evals), default=0),
-            "start": start, "end": end, "reason": reason}
+            "start": start, "end": end, "reason": ended.reason}
 
 
 def _raise_interrupt(signum, frame):

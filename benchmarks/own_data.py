@@ -38,7 +38,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from dbnetpp.cli import tool_parser
+from dbnetpp.cli import positive_float, tool_parser
 from dbnetpp.data.label_file import read_label_file
 from dbnetpp.data.own_labels import convert
 from dbnetpp.deploy.settings import rapidocr_params
@@ -65,12 +65,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--icdar", default="./train_data/icdar2015/text_localization",
                    help="prepared ICDAR2015 folder (tools/prepare_icdar2015.py)")
     p.add_argument("--images", type=int, default=200, help="training images used as your data (default 200)")
-    p.add_argument("--minutes", type=float, default=20.0, help="tools/finetune.py --minutes (default 20)")
+    p.add_argument("--minutes", type=positive_float, default=20.0, help="tools/finetune.py --minutes (default 20)")
     p.add_argument("--work", default="output/bench_own_data", help="output folder (must be new or empty)")
     p.add_argument("--deploy-venv", default=".venv-deploy", help="venv with rapidocr 3.x (scripts/setup_deploy_venv.sh)")
     p.add_argument("--test-limit", type=int, default=0, metavar="N",
                    help="score only the first N test images (a quick check; default: all 500)")
-    p.add_argument("--tolerance", type=float, default=1.0, help="pixels a converted corner may move (default 1)")
+    p.add_argument("--tolerance", type=positive_float, default=1.0, help="pixels a converted corner may move (default 1)")
     p.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="Section.key=value",
                    help="passed to tools/finetune.py -o")
     return p.parse_args(argv)

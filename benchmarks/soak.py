@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, positive_float, tool_parser
+from dbnetpp.launch import run_until
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "det" / "cpu" / "demo_mv3_db.yml"
@@ -46,14 +47,14 @@ STEP = re.compile(r"global_step: (\d+),")
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap = tool_parser(__doc__)
-    ap.add_argument("--minutes", type=float, default=30.0, help="training time (default 30)")
+    ap.add_argument("--minutes", type=positive_float, default=30.0, help="training time (default 30)")
     add_config_args(ap, default=str(DEFAULT_CONFIG))
     ap.add_argument("--work", default=str(ROOT / "output" / "soak"), help="folder for data, checkpoints, logs")
     ap.add_argument("--data", default=None, help="prepared text_localization folder (default: generate one)")
     ap.add_argument("--train-images", type=int, default=48, help="synthetic training images (default 48)")
     ap.add_argument("--num-workers", type=int, default=None, help="Train.loader.num_workers (default: config's)")
     ap.add_argument("--eval-every", type=int, default=100, help="evaluate every N global steps (default 100)")
-    ap.add_argument("--interval", type=float, default=5.0, help="seconds between RSS samples (default 5)")
+    ap.add_argument("--interval", type=positive_float, default=5.0, help="seconds between RSS samples (default 5)")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or args.interval <= 0:
         ap.error("--minutes and --interval must be > 0")
@@ -178,35 +179,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.num_workers is not None:
         opts.append(f"Train.loader.num_workers={args.num_workers}")
     cmd = [sys.executable, str(ROOT / "tools" / "train.py"), "-c", args.config, "-o", *opts]
-    console = open(work / "train_console.txt", "wb")
-    proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=console, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
     start = time.monotonic()
-    deadline = start + args.minutes * 60.0
     watcher = LogWatcher(out / "train.log")
     samples: List[Dict[str, float]] = []
-    next_report = start + 60.0
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            pids = process_tree(proc.pid)
-            main_mb = rss_mb(proc.pid)
-            watcher.poll()
-            samples.append({"t": time.monotonic() - start, "main": main_mb, "evals": watcher.evals,
-                            "total": main_mb + sum(rss_mb(p) for p in pids[1:]), "procs": len(pids)})
-            if time.monotonic() >= next_report:
-                s = samples[-1]
-                print(f"{s['t'] / 60:6.1f} min  step {watcher.step:6d}  RSS {s['total']:7.1f} MB "
-                      f"(trainer {s['main']:.1f} MB, {int(s['procs'])} process(es))", file=sys.stderr, flush=True)
-                next_report += 60.0
-            time.sleep(args.interval)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # graceful: saves 'latest'
-        rc = proc.wait(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        console.close()
+    next_report = [start + 60.0]
+
+    def sample(pid: int) -> None:  # every --interval seconds while training runs
+        pids = process_tree(pid)
+        main_mb = rss_mb(pid)
+        watcher.poll()
+        samples.append({"t": time.monotonic() - start, "main": main_mb, "evals": watcher.evals,
+                        "total": main_mb + sum(rss_mb(p) for p in pids[1:]), "procs": len(pids)})
+        if time.monotonic() >= next_report[0]:
+            s = samples[-1]
+            print(f"{s['t'] / 60:6.1f} min  step {watcher.step:6d}  RSS {s['total']:7.1f} MB "
+                  f"(trainer {s['main']:.1f} MB, {int(s['procs'])} process(es))", file=sys.stderr, flush=True)
+            next_report[0] += 60.0
+
+    with open(work / "train_console.txt", "wb") as console:
+        rc = run_until(cmd, console, time.time() + args.minutes * 60.0, stop_when=sample, interval=args.interval,
+                       grace=600.0, cwd=str(ROOT), env=dict(os.environ, PYTHONUNBUFFERED="1")).returncode
     seconds = time.monotonic() - start
     watcher.poll()
     log = out / "train.log"

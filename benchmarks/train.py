@@ -42,7 +42,7 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, int_list, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import ConfigError, DataError
 from dbnetpp.jsonline import last_json_line
@@ -54,7 +54,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_config_args(ap)
     ap.add_argument("--steps", type=int, default=20, help="measured training steps (default 20)")
     ap.add_argument("--warmup", type=int, default=3, help="steps run first and not measured (default 3)")
-    ap.add_argument("--compare-procs", type=_proc_list, default=None, metavar="P1,P2,...",
+    ap.add_argument("--compare-procs", type=int_list(1, "process counts", "1,2"), default=None, metavar="P1,P2,...",
                     help="run the same total batch in P1, P2, ... processes, side by side (e.g. 1,2)")
     ap.add_argument("--compare-options", nargs="?", const=",".join(OPTIONS), type=_option_list, default=None,
                     metavar="NAME,...", help="measure each speed option (static graph, oneDNN, loader settings) "
@@ -76,16 +76,6 @@ def _option_list(text: str) -> List[str]:
         raise argparse.ArgumentTypeError(f"unknown option(s) {', '.join(unknown) or repr(text)}; "
                                          f"choose from: {', '.join(OPTIONS)}")
     return names
-
-
-def _proc_list(text: str) -> List[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated process counts such as 1,2; got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"process counts must be >= 1, got {text!r}")
-    return values
 
 
 def _run_child(args, procs: int, opts: List[str], env: Optional[Dict[str, str]] = None) -> Dict:

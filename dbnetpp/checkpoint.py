@@ -203,6 +203,7 @@ def _apply(model: paddle.nn.Layer, params: Mapping[str, Any], file: str, allow_b
             report.mismatched.append((target, want, list(array.shape), name))
             continue
         values[target] = array
+    _refuse_non_finite(values, file)
     report.loaded = [n for n in state if n in values]
     mismatched_targets = {m[0] for m in report.mismatched}
     report.missing = [n for n in state if n not in values and n not in mismatched_targets]
@@ -217,6 +218,19 @@ def _apply(model: paddle.nn.Layer, params: Mapping[str, Any], file: str, allow_b
             array = array.astype(str(param.dtype).replace("paddle.", ""))
         param.set_value(array)
     return report
+
+
+def _refuse_non_finite(values: Mapping[str, np.ndarray], file: str) -> None:
+    """Weights holding NaN or infinity are never loaded: a model built from them scores 0 or predicts
+    nothing, silently.  :class:`CheckpointError` naming the tensors and how many values are bad."""
+    bad = []
+    for name, array in values.items():
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            bad.append(f"{name} ({int((~np.isfinite(array)).sum())} of {array.size} values)")
+    if bad:
+        raise CheckpointError(f"{file}: {len(bad)} tensor(s) hold NaN or infinity: {', '.join(bad[:6])}"
+                              f"{' ...' if len(bad) > 6 else ''}. The weights are broken (a training that diverged); "
+                              f"use an earlier checkpoint")
 
 
 # Entry of our .states files: {"pdparams": {"size", "sha256"}, "pdopt": {...} or None} of the files

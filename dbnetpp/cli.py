@@ -1,11 +1,32 @@
-"""Command-line pieces shared by the tools: PaddleOCR's ``-c CONFIG`` and ``-o Section.key=value`` options."""
+"""Command-line pieces shared by the tools: PaddleOCR's ``-c CONFIG`` and ``-o Section.key=value`` options,
+argument types, and :func:`run_tool`, which turns every project error into one line and its exit code."""
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Optional
+import sys
+from typing import Callable, List, Optional
 
-__all__ = ["add_config_args", "positive_float", "positive_int", "tool_parser"]
+from .errors import DBNetError, error_text, exit_code
+
+__all__ = ["add_config_args", "int_list", "positive_float", "positive_int", "run_tool", "tool_parser", "unit_float"]
+
+
+def run_tool(prog: str, body: Callable[[], int]) -> int:
+    """``body()``'s exit code; a project error (:mod:`dbnetpp.errors`' table) or an ``OSError`` becomes the one
+    line ``PROG: error: MESSAGE`` on stderr and its exit code, a signal's stop ``PROG: MESSAGE`` and 128 + signal,
+    never a traceback.  Anything else is a bug and keeps its traceback."""
+    try:
+        return body()
+    except (DBNetError, OSError) as exc:
+        code = exit_code(exc)
+        sys.stdout.flush()
+        print(f"{prog}: {'' if code > 100 else 'error: '}{error_text(exc)}", file=sys.stderr, flush=True)
+        return code
+    except KeyboardInterrupt as exc:  # engine.guard.AbortRequested (a signal), or Ctrl-C before handlers were set
+        sys.stdout.flush()
+        print(f"{prog}: {str(exc) or 'interrupted (SIGINT)'}", file=sys.stderr, flush=True)
+        return exit_code(exc)
 
 
 def tool_parser(doc: str, epilog: bool = False) -> argparse.ArgumentParser:
@@ -33,6 +54,32 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def int_list(minimum: int, what: str, example: str) -> Callable[[str], List[int]]:
+    """argparse type: comma-separated integers, each at least ``minimum`` (e.g. ``int_list(32, "long sides",
+    "960,1280")``)."""
+    def parse(text: str) -> List[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what} such as {example}; got {text!r}") \
+                from None
+        if not values or any(v < minimum for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be >= {minimum}, got {text!r}")
+        return values
+    return parse
+
+
+def unit_float(text: str) -> float:
+    """argparse type: a number in [0, 1] (thresholds, probabilities)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # False for NaN too
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
     return value
 
 

@@ -29,6 +29,7 @@ from .global_schema import GLOBAL_KEYS, check_global_values
 from .modeling.detector import check_architecture
 from .registry import (DATASETS, LOSSES, METRICS, POSTPROCESSES,
                        TRANSFORMS, _suggest)
+from .values import non_finite_entries
 
 SECTIONS = ("Global", "Architecture", "Loss", "Optimizer", "PostProcess", "Metric", "Train", "Eval")
 
@@ -198,9 +199,46 @@ def clean_for_dump(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in cfg.items() if not k.startswith("__")}
 
 
+RESOLVED_HEADER = "# resolved config of the run in this folder (config file + -o overrides), written by tools/train.py\n"
+
+
+def _written_by_an_older_run(text: str, path: str) -> bool:
+    """A config.yml without the header, beside a train.log, whose save_model_dir is its own folder: the
+    resolved config of a run made before configs carried :data:`RESOLVED_HEADER`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isfile(os.path.join(folder, "train.log")):
+        return False
+    try:
+        saved = ((yaml_load(text) or {}).get("Global") or {}).get("save_model_dir")
+    except (yaml.YAMLError, AttributeError, ConfigError):
+        return False
+    return bool(saved) and os.path.abspath(str(saved)) == folder
+
+
+def check_resolved_target(cfg: Mapping[str, Any], path: str) -> None:
+    """:class:`ConfigError` when writing the resolved config to ``path`` would replace the user's own config
+    file (``-c exp/config.yml -o Global.save_model_dir=exp``); a ``config.yml`` a run wrote there (resuming
+    from it) may be replaced."""
+    source = config_file_of(cfg)
+    if not (source and os.path.exists(path) and os.path.samefile(source, path)):
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    if text.startswith(RESOLVED_HEADER) or _written_by_an_older_run(text, path):
+        return
+    raise ConfigError(f"the run would replace the config file {source} itself with its resolved copy (the output "
+                      f"folder's config.yml). Copy it out of the folder and pass that copy with -c, or choose "
+                      f"another Global.save_model_dir", key="Global.save_model_dir", file=source)
+
+
 def save_config(cfg: Mapping[str, Any], path: str):
+    """Write the resolved ``cfg`` to ``path`` (atomically), under :data:`RESOLVED_HEADER`.  A config file the
+    user wrote is never replaced: when ``cfg`` came from ``path`` itself and the file lacks that header,
+    :class:`ConfigError` says how to keep it."""
+    check_resolved_target(cfg, path)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
+        f.write(RESOLVED_HEADER)
         yaml.safe_dump(clean_for_dump(cfg), f, sort_keys=False, allow_unicode=True)
     os.replace(tmp, path)
 
@@ -233,7 +271,9 @@ def _check_type(value, types, key, file):
     raise ConfigError(f"must be {names}, got {type(value).__name__} {value!r}", key=key, file=file)
 
 
-def _check_module(registry, section, where, file, injected=()):
+def _check_module(registry, section, where, file, injected=(), build=False):
+    """Keys of a module section against its class; ``build``: the module is cheap to build, so its
+    values (ranges) are checked by building it once."""
     if section is None:
         return
     if not isinstance(section, Mapping) or "name" not in section:
@@ -241,6 +281,8 @@ def _check_module(registry, section, where, file, injected=()):
     try:
         registry.check_kwargs(section["name"], {k: v for k, v in section.items() if k != "name"},
                               where=where, injected=injected)
+        if build:
+            registry.build(section, where=where)
     except ConfigError as exc:
         raise exc.with_context(file=file) from None
 
@@ -270,6 +312,9 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
         if sec not in SECTIONS:
             raise ConfigError(f"unknown section '{sec}'.{_suggest(sec, SECTIONS)} Valid sections: {', '.join(SECTIONS)}",
                               key=sec, file=file)
+    for key, value in non_finite_entries(cfg):  # every number of every section and module argument
+        raise ConfigError(f"must be a finite number, got {value!r} (NaN and infinity are never valid settings)",
+                          key=key, file=file)
     g = cfg.get("Global") or {}
     _check_keys(g, tuple(GLOBAL_KEYS), "Global", file)
     for k, v in g.items():
@@ -285,9 +330,9 @@ def validate_config(cfg: Mapping[str, Any], file: Optional[str] = None):
     except ConfigError as exc:
         raise exc.with_context(file=file) from None
 
-    _check_module(LOSSES, cfg.get("Loss"), "Loss", file)
-    _check_module(POSTPROCESSES, cfg.get("PostProcess"), "PostProcess", file)
-    _check_module(METRICS, cfg.get("Metric"), "Metric", file)
+    _check_module(LOSSES, cfg.get("Loss"), "Loss", file, build=True)
+    _check_module(POSTPROCESSES, cfg.get("PostProcess"), "PostProcess", file, build=True)
+    _check_module(METRICS, cfg.get("Metric"), "Metric", file, build=True)
 
     for split in ("Train", "Eval"):
         sec = cfg.get(split)

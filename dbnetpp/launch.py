@@ -8,7 +8,7 @@ it, and runs it (or, with ``--dry-run``, only prints it).
 
 Every value read from the command line, the environment or a config is parsed as data (integers with
 ``int``, rates with ``float``, finite and positive), never evaluated.  Problems are reported as
-``<script>: ERROR: <message>`` on stderr with exit code 2 before anything runs.
+``<script>: error: <message>`` on stderr with exit code 2 before anything runs.
 
 With no CONFIG, ``train.sh`` picks what fits the machine:
 
@@ -28,8 +28,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .cli import run_tool
+from .errors import UsageError
 
 GPU_CONFIG = "configs/det/det_mv3_db++_icdar15.yml"
 CPU_CONFIG = "configs/det/cpu/ft_mv3_db++_icdar15_60min.yml"
@@ -46,8 +50,8 @@ CPU_IMAGES_PER_SECOND_PER_CORE = 1.05
 WORKER_LOG_TAIL = 15
 
 
-class LaunchError(Exception):
-    """A bad command line, config or environment: ``<script>: ERROR: <message>``, exit code 2."""
+class LaunchError(UsageError):
+    """A bad command line, config or environment: ``<script>: error: <message>``, exit code 2."""
 
 
 # ---- command line ---------------------------------------------------------------------------------
@@ -109,6 +113,8 @@ def parse_args(tool: str, argv: Sequence[str]) -> Options:
         if arg in valued or (tool == "eval" and arg in _EVAL_PASS_VALUED):
             if i + 1 >= len(argv) or argv[i + 1] == "":
                 raise LaunchError(f"option {arg} needs a value (see --help)")
+            if argv[i + 1].startswith("--") or argv[i + 1] in ("-o", "-c"):
+                raise LaunchError(f"option {arg} needs a value, got the option '{argv[i + 1]}' (see --help)")
             if arg in valued:
                 setattr(opts, valued[arg], argv[i + 1])
             else:
@@ -278,7 +284,7 @@ def choose_config(opts: Options, dev: Devices, nodes: Nodes, say: Callable[[str]
                               "ch4_test_images/, Challenge4_Test_Task1_GT/)")
         return Recipe(GPU_CONFIG, "gpu")
     if prepared:
-        say(f"no CONFIG given, no GPU, ICDAR2015 prepared: fine-tuning DBNet++ from PP-OCRv3's detector on the CPU")
+        say("no CONFIG given, no GPU, ICDAR2015 prepared: fine-tuning DBNet++ from PP-OCRv3's detector on the CPU")
         say(f"                with {CPU_CONFIG}")
         say(f"                (the GPU recipe {GPU_CONFIG} would take weeks on a CPU; name it to run it anyway)")
         return Recipe(CPU_CONFIG, "cpu_finetune")
@@ -350,7 +356,8 @@ def show_cmd(args: Sequence[str], env: Optional[Mapping[str, str]] = None) -> st
 
 
 def _launch_prefix(dev: Devices, nodes: Nodes, log_dir: str) -> List[str]:
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--log_dir", log_dir]
+    # --log_level WARNING: without it the launcher prints ~40 "LAUNCH INFO" lines of its own settings first
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--log_level", "WARNING", "--log_dir", log_dir]
     cmd += ["--gpus", dev.gpu_ids] if dev.kind == "gpu" else ["--nproc_per_node", str(dev.cards)]
     if nodes.ips:
         cmd += ["--ips", nodes.ips]
@@ -625,6 +632,60 @@ def run(plan: Plan, say: Callable[[str], None], stdout: Optional[IO[str]] = None
     return rc if rc >= 0 else 128 - rc
 
 
+@dataclass
+class Ended:
+    """How :func:`run_until` ended: ``reason`` ("finished", "time budget used", "interrupted", or what
+    ``stop_when`` returned), the command's exit code, the seconds it ran."""
+    reason: str
+    returncode: int
+    seconds: float
+
+
+def _terminate(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM (a trainer finishes its step and saves ``latest``), SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_until(cmd: Sequence[str], log: IO, deadline: float, *,
+              stop_when: Optional[Callable[[int], Optional[str]]] = None,
+              interval: float = 2.0, grace: float = 300.0, cwd: Optional[str] = None,
+              env: Optional[Mapping[str, str]] = None) -> Ended:
+    """Run ``cmd`` (output to the open file ``log``) until it ends, ``time.time()`` passes ``deadline``, or
+    ``stop_when(pid)`` (asked every ``interval`` seconds with the command's pid) returns a reason; then SIGTERM and, after ``grace``
+    seconds, SIGKILL.  Ctrl-C / a ``KeyboardInterrupt`` here stops it the same way ("interrupted").  The
+    benchmarks' training runs under a time budget."""
+    start = time.time()
+    proc = subprocess.Popen(list(cmd), cwd=cwd, env=dict(env) if env is not None else None, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    reason = "finished"
+    try:
+        while proc.poll() is None:
+            try:
+                time.sleep(interval)
+                if proc.poll() is not None:
+                    break
+                why = stop_when(proc.pid) if stop_when is not None else None
+            except KeyboardInterrupt:
+                reason = "interrupted"
+            else:
+                if why is None and time.time() <= deadline:
+                    continue
+                reason = why or "time budget used"
+            _terminate(proc, grace)
+            break
+    finally:
+        if proc.poll() is None:  # an exception on our side: do not leave the run behind
+            _terminate(proc, 30.0)
+    return Ended(reason, proc.returncode, time.time() - start)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     tool = argv.pop(0) if argv and argv[0] in ("train", "eval") else ""
@@ -637,7 +698,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def say(message: str) -> None:
         print(f"{name}: {message}", flush=True)
 
-    try:
+    def body() -> int:
         opts = parse_args(tool, argv)
         plan = plan_train(opts, say) if tool == "train" else plan_eval(opts, say)
         if plan.demo:
@@ -648,9 +709,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(show_cmd(plan.cmd, plan.env))
             return 0
         return run(plan, say)
-    except LaunchError as exc:
-        print(f"{name}: ERROR: {exc}", file=sys.stderr)
-        return 2
+    return run_tool(name, body)
 
 
 if __name__ == "__main__":

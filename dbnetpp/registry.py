@@ -117,7 +117,9 @@ class Registry:
         try:
             return cls(**kwargs)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"cannot build {self.kind} '{cfg['name']}': {exc}", key=where) from exc
+            arg = str(exc).split(" ", 1)[0].rstrip(":")  # messages of the form "box_thresh must be ..."
+            key = f"{where}.{arg}" if where and arg in cfg and arg != "name" else where  # a key the user gave
+            raise ConfigError(f"cannot build {self.kind} '{cfg['name']}': {exc}", key=key) from exc
 
 
 BACKBONES = Registry("backbone")

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
             return 0
         info = apply(root, run_smoke=not args.no_smoke)
     except PatchError as exc:
-        print(f"ppocr_patches.apply: ERROR: {exc}", file=sys.stderr)
+        print(f"ppocr_patches.apply: error: {exc}", file=sys.stderr)
         return 1
     print(f"ppocr_patches.apply: applied overlay v{OVERLAY_VERSION} to {root} (commit {info['commit']}; "
           f"{len(info['shims'])} shims, {info['expectations_checked']} expectations checked) -> {root / STAMP_NAME}")

@@ -120,7 +120,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         checkout = prepare()
     except PatchError as exc:
-        sys.exit(f"ppocr_patches.run: ERROR: {exc}")
+        sys.exit(f"ppocr_patches.run: error: {exc}")
     if command == "check":
         smoke_check()
         return

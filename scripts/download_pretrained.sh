@@ -34,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-die() { echo "download_pretrained.sh: ERROR: $*" >&2; exit 1; }
+die() { echo "download_pretrained.sh: error: $*" >&2; exit 1; }
 say() { echo "download_pretrained.sh: $*"; }
 
 case "${1:-all}" in
@@ -129,11 +129,11 @@ verify() {
   recorded=$(recorded_sha "$name")
   if [ -n "$pinned" ]; then
     if [ "$sha" != "$pinned" ]; then
-      echo "download_pretrained.sh: ERROR: checksum mismatch for $name: got sha256 $sha, expected $pinned (PRETRAIN_SHA256_${kind^^})" >&2
+      echo "download_pretrained.sh: error: checksum mismatch for $name: got sha256 $sha, expected $pinned (PRETRAIN_SHA256_${kind^^})" >&2
       return 1
     fi
   elif [ -n "$recorded" ] && [ "$sha" != "$recorded" ]; then
-    echo "download_pretrained.sh: ERROR: checksum mismatch for $name: got sha256 $sha, but $SUMS recorded $recorded when it was first downloaded." >&2
+    echo "download_pretrained.sh: error: checksum mismatch for $name: got sha256 $sha, but $SUMS recorded $recorded when it was first downloaded." >&2
     echo "  If the upstream file legitimately changed, delete its line from $SUMS and run again." >&2
     return 1
   fi
@@ -231,7 +231,7 @@ for kind in "${WHICH[@]}"; do
   say "fetching $url"
   if ! fetch "$url" "$tmp" 2>"$tmp.err"; then
     err=$(tr '\n' ' ' < "$tmp.err"); rm -f "$tmp" "$tmp.err"
-    echo "download_pretrained.sh: ERROR: could not download $url (${err:-no detail})." >&2
+    echo "download_pretrained.sh: error: could not download $url (${err:-no detail})." >&2
     echo "  No internet access? Fetch $name on a machine that has it and copy it to $target," >&2
     echo "  or point BASE_URL / PRETRAIN_URL_${kind^^} at a mirror; then run this script again to verify it." >&2
     status=1; continue
@@ -239,7 +239,7 @@ for kind in "${WHICH[@]}"; do
   rm -f "$tmp.err"
   if ! sha=$(verify "$kind" "$tmp" "$name"); then
     rm -f "$tmp"
-    echo "download_pretrained.sh: ERROR: $url failed verification; nothing installed." >&2
+    echo "download_pretrained.sh: error: $url failed verification; nothing installed." >&2
     status=1; continue
   fi
   mv "$tmp" "$target"

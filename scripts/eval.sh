@@ -26,5 +26,5 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PY=$(project_python "$ROOT")
 "$PY" -c "import dbnetpp.launch" 2>/dev/null \
-  || { echo "eval.sh: ERROR: $PY cannot import dbnetpp (is the project installed? run: bash init.sh)" >&2; exit 2; }
+  || { echo "eval.sh: error: $PY cannot import dbnetpp (is the project installed? run: bash init.sh)" >&2; exit 2; }
 exec "$PY" -m dbnetpp.launch eval "$@"

@@ -13,7 +13,7 @@
 #   (extra index for Paddle), PIP_ARGS.
 set -euo pipefail
 
-die() { echo "setup_deploy_venv.sh: ERROR: $*" >&2; exit 1; }
+die() { echo "setup_deploy_venv.sh: error: $*" >&2; exit 1; }
 say() { echo "setup_deploy_venv.sh: $*"; }
 
 case "${1:-}" in

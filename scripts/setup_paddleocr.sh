@@ -24,7 +24,7 @@
 # archive stores in a tarball, else "unknown (tarball)" / "unknown (directory copy)".
 set -euo pipefail
 
-die() { echo "setup_paddleocr.sh: ERROR: $*" >&2; exit 1; }
+die() { echo "setup_paddleocr.sh: error: $*" >&2; exit 1; }
 say() { echo "setup_paddleocr.sh: $*"; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -49,5 +49,5 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PY=$(project_python "$ROOT")
 "$PY" -c "import dbnetpp.launch" 2>/dev/null \
-  || { echo "train.sh: ERROR: $PY cannot import dbnetpp (is the project installed? run: bash init.sh)" >&2; exit 2; }
+  || { echo "train.sh: error: $PY cannot import dbnetpp (is the project installed? run: bash init.sh)" >&2; exit 2; }
 exec "$PY" -m dbnetpp.launch train "$@"

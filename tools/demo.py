@@ -54,12 +54,13 @@ import sys
 import time
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from dbnetpp.cli import add_config_args, positive_int, tool_parser
+from dbnetpp.cli import add_config_args, positive_int, run_tool, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.engine.state import LATEST
-from dbnetpp.errors import ConfigError
+from dbnetpp.errors import ConfigError, UsageError
 from dbnetpp.global_schema import global_value
 from dbnetpp.jsonline import last_json_line
+from dbnetpp.synth import INFO_FILE
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA_ROOT = "./train_data/synth_demo"
@@ -76,8 +77,8 @@ BANNER = """\
 =================================================================================================="""
 
 
-class DemoError(Exception):
-    """A problem with the inputs or a failed step: printed as ``<prefix>: ERROR: <message>``, exit code 2."""
+class DemoError(UsageError):
+    """A problem with the inputs or a failed step: ``<prefix>: error: <message>``, exit code 2."""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -189,6 +190,15 @@ def run_step(cmd: Sequence[str], failed: str, capture: bool = False) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
+def check_data_root(root: str, raw: str, prepared: str) -> None:
+    """The demo replaces only data it made: a prepared dataset in ``prepared`` is the demo's when ``raw`` holds
+    the synthetic generator's info file; anything else there (e.g. a prepared ICDAR2015) is refused."""
+    if os.path.isdir(prepared) and os.listdir(prepared) and not os.path.isfile(os.path.join(raw, INFO_FILE)):
+        raise DemoError(f"{prepared} holds a prepared dataset that the demo did not make (there is no "
+                        f"{os.path.join(raw, INFO_FILE)}); the demo would replace it with synthetic data. Give "
+                        f"--data-root a new folder (default {DEFAULT_DATA_ROOT})")
+
+
 def demo(args: argparse.Namespace, say) -> int:
     try:
         cfg = load_config(args.config, args.opt)
@@ -200,6 +210,7 @@ def demo(args: argparse.Namespace, say) -> int:
     n_train, n_test, size = dataset_size(args, g, args.config)
     raw = os.path.join(args.data_root, "raw")
     prepared = os.path.join(args.data_root, "text_localization")
+    check_data_root(args.data_root, raw, prepared)
     data_opts = data_overrides(cfg, prepared, args.config)
     ckpt = str(global_value(g, "save_model_dir")).rstrip("/") + "/" + LATEST  # the checkpoint the trainer ends on
     py = sys.executable
@@ -246,15 +257,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     def say(msg: str) -> None:
         print(f"{args.log_prefix}: {msg}", flush=True)
 
-    try:
-        return demo(args, say)
-    except DemoError as exc:
-        sys.stdout.flush()
-        print(f"{args.log_prefix}: ERROR: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{args.log_prefix}: interrupted", file=sys.stderr, flush=True)
-        return 130
+    return run_tool(args.log_prefix, lambda: demo(args, say))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ with counts and boxes; ``--save-submission`` an RRC zip (``res_img_N.txt``) that
 the first (or worst-scoring) N images, GT green, detections red, don't-care GT grey.
 
 Rank 0 prints precision, recall, hmean and images/s; its last stdout line is one JSON object.
-Exit codes: 0 done; 1 data or checkpoint error; 2 invalid config or command line.
+Exit codes (dbnetpp/errors.py; one line ``eval: error: MESSAGE``): 0 done; 1 data, checkpoint or file-system
+error; 2 invalid config or command line, or an output in use by another run; 130 / 143 stopped by a signal.
 """
 from __future__ import annotations
 
@@ -33,18 +34,17 @@ import os
 # JSON line under paddle.distributed.launch; warnings and errors still show.  Set before paddle loads.
 os.environ.setdefault("GLOG_minloglevel", "1")
 
-# OpenCV before paddle: when paddle 2.6 is loaded first, OpenCV's PNG codec can crash in zlib.
-import cv2  # noqa: F401  isort: skip
 import argparse
 import sys
 from typing import List, Optional
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, run_tool, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.engine.guard import AbortRequested, abort_on_signals
-from dbnetpp.errors import CheckpointError, ConfigError, DataError, LoaderError
+from dbnetpp.engine.guard import abort_on_signals
+from dbnetpp.errors import ConfigError
 from dbnetpp.global_schema import global_value
 from dbnetpp.metrics import PROTOCOLS
+from dbnetpp.output_lock import lock_outputs
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -79,21 +79,36 @@ def _check_submission_boxes(cfg) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.opt)
     from dbnetpp import dist as D
-    from dbnetpp.evaluation import (build_report, eval_protocol, evaluate_config, final_line, resolve_weights,
-                                    summary_lines, write_report, write_submission, write_visualisations)
+    from dbnetpp.evaluation import resolve_weights
+    from dbnetpp.metrics import build_metric
 
     weights, weights_key = resolve_weights(cfg)
-    protocol = eval_protocol(cfg, args.protocol)
+    metric = build_metric(cfg, args.protocol)  # the Metric section's object; --protocol overrides Metric.protocol
     if args.save_submission:
         _check_submission_boxes(cfg)
     g = cfg.get("Global") or {}
     env = D.setup(bool(global_value(g, "use_gpu")), log=lambda m: print(m, file=sys.stderr))
+    outputs = [(path, folder, key) for path, folder, key in ((args.json_out, False, "--json"),
+                                                            (args.save_submission, False, "--save-submission"),
+                                                            (args.vis_dir, True, "--vis-dir")) if path]
+    locks = lock_outputs(outputs, "evaluation", warn=lambda m: print(f"warning: {m}", file=sys.stderr)) \
+        if env.is_main else []
+    try:
+        return _evaluate(args, cfg, g, env, weights, weights_key, metric)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _evaluate(args, cfg, g, env, weights, weights_key, metric) -> int:
+    from dbnetpp.evaluation import (build_report, evaluate_config, final_line, summary_lines, write_report,
+                                    write_submission, write_visualisations)
+
     say = print if env.is_main else (lambda *a, **k: None)
     say(f"config:    {cfg.get('__file__')}")
     say(f"weights:   {weights} ({weights_key})")
     say(f"device:    {env.device}, {env.world_size} process(es)")
-    result = evaluate_config(cfg, weights, env, protocol=protocol, log=say,
-                             progress=not args.no_progress)
+    result = evaluate_config(cfg, weights, env, metric, log=say, progress=not args.no_progress)
     if not env.is_main:
         return 0
     for rec in result.skipped:
@@ -101,13 +116,13 @@ def run(args: argparse.Namespace) -> int:
               f"detections, its {len(rec.gt)} GT box(es) count", file=sys.stderr)
     for item in result.unscored:
         print(f"warning: {item['label']}: not scored: {item['reason']}", file=sys.stderr)
-    for line in summary_lines(result, protocol, env.world_size):
+    for line in summary_lines(result, env.world_size):
         print(line)
     if result.skipped or result.unscored:
         print(f"skipped:   {len(result.skipped)} image(s) not loaded, scored with no detections; "
               f"{len(result.unscored)} with an unreadable label, not scored")
     if args.json_out:
-        report = build_report(result, protocol=protocol, config_file=cfg.get("__file__"), checkpoint=weights,
+        report = build_report(result, config_file=cfg.get("__file__"), checkpoint=weights,
                               weights_key=weights_key, world_size=env.world_size, post_process=cfg["PostProcess"],
                               policy=global_value(g, "bad_sample_policy"), overrides=args.opt)
         write_report(report, args.json_out)
@@ -119,24 +134,17 @@ def run(args: argparse.Namespace) -> int:
         paths = write_visualisations(result.records, args.vis_dir, args.vis, args.vis_mode)
         print(f"pictures:  {len(paths)} in {os.path.abspath(args.vis_dir)} ({args.vis_mode})")
     sys.stdout.flush()
-    print(final_line(result, protocol), flush=True)
+    print(final_line(result), flush=True)
     return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        with abort_on_signals("evaluation"):
+
+    def body() -> int:
+        with abort_on_signals("evaluation", note="no report written"):
             return run(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, CheckpointError, LoaderError, OSError) as exc:  # OSError: writing the report, zip, pictures
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except AbortRequested as exc:
-        print(f"{exc}; no report written", file=sys.stderr)
-        return exc.exit_code
+    return run_tool("eval", body)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ coordinates, invalid polygons skipped).  In a zip or folder every entry must be 
 scored as images without detections (as the RRC tool does) and counted in the report.
 Prints precision, recall and hmean; the last line is one JSON object (precision, recall, hmean,
 counts, images_with_results, protocol).  ``--json FILE`` then writes the global and per-image results
-(the RRC script's ``method`` / ``per_sample`` layout).  Exit status 0; 1 with ``file:line: message`` on
-an invalid input, or when the ``--json`` file cannot be written (the scores are printed first); 2 on a
-usage error.
+(the RRC script's ``method`` / ``per_sample`` layout).  Exit status 0; 1 with
+``eval_icdar2015: error: file:line: message`` on an invalid input, or when the ``--json`` file cannot be
+written (the scores are printed first); 2 on a usage error.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import os
 import sys
 import time
 
+from dbnetpp.cli import run_tool
 from dbnetpp.errors import DataError
 from dbnetpp.metrics import PROTOCOLS, evaluate_paths
 
@@ -52,12 +53,12 @@ def format_result_json(result) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return run_tool("eval_icdar2015", lambda: score(args))
+
+
+def score(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    try:
-        result = evaluate_paths(args.gt, args.det, args.protocol)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    result = evaluate_paths(args.gt, args.det, args.protocol)
     seconds = time.perf_counter() - start
     m = result["method"]
     print(f"protocol:  {args.protocol}")
@@ -80,9 +81,8 @@ def main(argv=None) -> int:
             with open(args.json_out, "w", encoding="utf-8") as f:
                 f.write(format_result_json(result))
         except OSError as exc:
-            print(f"error: --json {args.json_out}: cannot write the per-image results: "
-                  f"{exc.strerror or exc}", file=sys.stderr)
-            return 1
+            raise DataError(f"--json {args.json_out}: cannot write the per-image results: {exc.strerror or exc}") \
+                from None
     return 0
 
 

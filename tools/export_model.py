@@ -18,9 +18,11 @@ training data is read.  BatchNorm layers are folded into the convolutions (``--n
 keep them).  ``--onnx`` also writes ``inference.onnx`` (see ``tools/export_onnx.py``).
 Required keys: ``Architecture`` (as trained), ``Global.save_inference_dir``, and the weights; the
 Eval ``DetResizeForTest`` and ``NormalizeImage`` and ``PostProcess`` are copied when present.  An
-existing export in the folder is replaced.  The last line printed is one JSON object describing the
-export (files, format, folded BatchNorm count, weights).  Exit status 0, or 2 with a message naming
-the key or file on any error.
+existing export in the folder is replaced, all of it (``inference.onnx`` too); a folder holding other
+files is refused, and the folder is locked while the export runs.  The last line printed is one JSON object describing the
+export (files, format, folded BatchNorm count, weights).  Exit status (dbnetpp/errors.py; one line
+``export_model: error: MESSAGE``): 0 done; 1 unusable weights, a failed check or a file-system error; 2 an
+invalid config or command line, or an output folder in use or holding other files.
 """
 from __future__ import annotations
 
@@ -29,14 +31,15 @@ import json
 import os
 import sys
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, run_tool, tool_parser
 from dbnetpp.checkpoint import load_pretrained
 from dbnetpp.config import load_config
 from dbnetpp.deploy.export import export_model
 from dbnetpp.deploy.settings import parse_resize
 from dbnetpp.evaluation.weights import check_inference_weights
-from dbnetpp.errors import ConfigError, DBNetError
+from dbnetpp.errors import ConfigError
 from dbnetpp.modeling import build_model
+from dbnetpp.output_lock import lock_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,32 +73,39 @@ def load_weights(model, g: dict, allow_missing: bool) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.opt)
-        g = cfg.get("Global") or {}
-        save_dir = g.get("save_inference_dir")
-        if not save_dir:
-            raise ConfigError("set Global.save_inference_dir (the output folder)", key="Global.save_inference_dir",
-                              file=args.config)
-        model = build_model(cfg["Architecture"])
-        weights = "random-init" if args.random_init else load_weights(model, g, args.allow_missing)
-        result = export_model(model, cfg, str(save_dir), fuse_bn=args.fuse_bn, resize=args.resize,
-                              source={"config": os.path.abspath(args.config), "weights": weights})
-        summary = {"save_dir": result.save_dir, "model_file": result.model_file, "params_file": result.params_file,
-                   "model_format": result.model_format, "settings": result.settings_file,
-                   "folded_bn": result.folded_bn, "fold_max_diff": result.fold_max_diff, "weights": weights}
-        if args.onnx:
-            from dbnetpp.deploy.onnx_export import export_onnx
+    return run_tool("export_model", lambda: export(args))
 
-            onnx = export_onnx(result.save_dir)
-            summary.update(onnx_file=onnx.onnx_file, onnx_max_abs_diff=onnx.max_abs_diff)
-    except DBNetError as exc:
-        print(f"export_model: {exc}", file=sys.stderr)
-        return 2
-    print(f"exported {result.model_format} model to {result.save_dir} "
-          f"({result.folded_bn} BatchNorm layers folded)", file=sys.stderr)
+
+def export(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.opt)
+    g = cfg.get("Global") or {}
+    save_dir = g.get("save_inference_dir")
+    if not save_dir:
+        raise ConfigError("set Global.save_inference_dir (the output folder)", key="Global.save_inference_dir",
+                          file=args.config)
+    model = build_model(cfg["Architecture"])
+    weights = "random-init" if args.random_init else load_weights(model, g, args.allow_missing)
+    with lock_output(str(save_dir), "export", key="Global.save_inference_dir"):
+        summary = _export(args, cfg, model, str(save_dir), weights)
+    print(f"exported {summary['model_format']} model to {summary['save_dir']} "
+          f"({summary['folded_bn']} BatchNorm layers folded)", file=sys.stderr)
     print(json.dumps(summary))
     return 0
+
+
+def _export(args, cfg, model, save_dir: str, weights: str) -> dict:
+    """The export (and ONNX with --onnx) into ``save_dir``, whose lock the caller holds."""
+    result = export_model(model, cfg, save_dir, fuse_bn=args.fuse_bn, resize=args.resize,
+                          source={"config": os.path.abspath(args.config), "weights": weights})
+    summary = {"save_dir": result.save_dir, "model_file": result.model_file, "params_file": result.params_file,
+               "model_format": result.model_format, "settings": result.settings_file,
+               "folded_bn": result.folded_bn, "fold_max_diff": result.fold_max_diff, "weights": weights}
+    if args.onnx:
+        from dbnetpp.deploy.onnx_export import export_onnx
+
+        onnx = export_onnx(result.save_dir)
+        summary.update(onnx_file=onnx.onnx_file, onnx_max_abs_diff=onnx.max_abs_diff)
+    return summary
 
 
 if __name__ == "__main__":

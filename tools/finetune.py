@@ -24,8 +24,9 @@ Five steps, each announced as "[k/5] ...":
 Everything is written under the output folder (a new one: an existing non-empty folder is refused, as
 training refuses to replace a run; it may not lie inside DIR); DIR is only read.  --dry-run reads and
 checks the labels, prints the plan and the commands, and writes nothing.  The last line printed is one
-JSON object (scores, folders, counts).  Exit codes: 0 done; 2 bad input (the message names the file and
-the entry) or a failed step (named, with its log).
+JSON object (scores, folders, counts).  Exit codes (dbnetpp/errors.py; one line ``finetune.py: error: MESSAGE``):
+0 done; 1 an invalid label or image file (the message names the file and the entry); 2 a bad command line
+or a failed step (named, with its log).
 """
 from __future__ import annotations
 
@@ -39,13 +40,13 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from dbnetpp.cli import positive_float, positive_int, tool_parser
+from dbnetpp.cli import positive_float, positive_int, run_tool, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.data.own_labels import Converted, convert
 from dbnetpp.deploy.settings import InferenceSettings, rapidocr_params
-from dbnetpp.errors import ConfigError, DataError
+from dbnetpp.errors import UsageError
 from dbnetpp.jsonline import last_json_line
-from dbnetpp.launch import (CPU_IMAGES_PER_SECOND_PER_CORE, LaunchError, Options, Plan, fetch_ppocrv3,
+from dbnetpp.launch import (CPU_IMAGES_PER_SECOND_PER_CORE, Options, Plan, fetch_ppocrv3,
                             plan_eval, plan_train, ppocrv3_missing, run, show_cmd)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,8 +58,8 @@ WORST_PICTURES = 8
 TIME_FOR_TRAINING = 0.85  # of --minutes: the rest is left for the validations
 
 
-class FinetuneError(Exception):
-    """Printed as ``finetune.py: ERROR: <message>``, exit code 2."""
+class FinetuneError(UsageError):
+    """A bad command line or a failed step: ``finetune.py: error: <message>``, exit code 2."""
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -320,13 +321,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.out = os.path.abspath(args.out) if args.out else None
     args.labels = os.path.abspath(args.labels) if args.labels else None
     os.chdir(ROOT)
-    try:
-        result = finetune(args)
-    except (FinetuneError, LaunchError, DataError, ConfigError) as exc:
-        print(f"finetune.py: ERROR: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result), flush=True)
-    return 0
+
+    def body() -> int:
+        print(json.dumps(finetune(args)), flush=True)
+        return 0
+    return run_tool("finetune.py", body)
 
 
 if __name__ == "__main__":

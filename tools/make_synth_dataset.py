@@ -19,14 +19,15 @@ import time
 
 import cv2
 
-from dbnetpp.synth import SceneGenerator, SynthConfig, draw_gt, gt_file_bytes, montage
+from dbnetpp.cli import run_tool
+from dbnetpp.errors import UsageError
+from dbnetpp.synth import INFO_FILE, SceneGenerator, SynthConfig, draw_gt, gt_file_bytes, montage
 
 SPLITS = (
     # name, split id (seed stream), image folder, GT folder, BOM, CRLF
     ("train", 0, "ch4_training_images", "ch4_training_localization_transcription_gt", True, False),
     ("test", 1, "ch4_test_images", "Challenge4_Test_Task1_GT", False, True),
 )
-INFO_FILE = "synth_info.json"
 
 
 def parse_size(text: str):
@@ -49,11 +50,10 @@ def prepare_dst(dst: str, force: bool) -> None:
     if not existing:
         return
     if not force:
-        sys.exit(f"make_synth_dataset.py: error: {dst} already holds a dataset ({', '.join(existing)}); "
-                 f"pass --force to replace it")
+        raise UsageError(f"{dst} already holds a dataset ({', '.join(existing)}); pass --force to replace it")
     if not os.path.isfile(os.path.join(dst, INFO_FILE)):
-        sys.exit(f"make_synth_dataset.py: error: {dst} holds {', '.join(existing)} but no {INFO_FILE}, so it was "
-                 f"not made by this tool; refusing to delete it even with --force")
+        raise UsageError(f"{dst} holds {', '.join(existing)} but no {INFO_FILE}, so it was not made by this tool; "
+                         f"refusing to delete it even with --force")
     for _, _, img_dir, gt_dir, _, _ in SPLITS:
         for d in (img_dir, gt_dir):
             shutil.rmtree(os.path.join(dst, d), ignore_errors=True)
@@ -95,7 +95,10 @@ def main(argv=None) -> int:
         ap.error("--train and --test must be at least 1")
     if args.seed < 0:
         ap.error("--seed must be >= 0")
+    return run_tool("make_synth_dataset.py", lambda: make(args))
 
+
+def make(args: argparse.Namespace) -> int:
     start = time.time()
     prepare_dst(args.dst, args.force)
     width, height = args.size

@@ -18,11 +18,14 @@ import json
 import re
 import sys
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, run_tool, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.errors import ConfigError, DBNetError
+from dbnetpp.errors import ConfigError
 from dbnetpp.modeling import build_model
 from dbnetpp.modeling.complexity import count_flops, count_params
+
+
+MAX_SIDE = 8192
 
 
 def parse_size(text: str):
@@ -32,6 +35,8 @@ def parse_size(text: str):
     h, w = int(match.group(1)), int(match.group(2))
     if h <= 0 or w <= 0 or h % 32 or w % 32:
         raise argparse.ArgumentTypeError(f"--input {h}x{w}: height and width must be positive multiples of 32")
+    if max(h, w) > MAX_SIDE:  # the FLOPs are counted by a forward pass, whose activations would not fit
+        raise argparse.ArgumentTypeError(f"--input {h}x{w}: at most {MAX_SIDE} per side")
     return h, w
 
 
@@ -47,19 +52,18 @@ def main(argv=None) -> int:
     parser.add_argument("--input", type=parse_size, default=(640, 640), help="input HxW for FLOPs (default 640x640)")
     parser.add_argument("--state-dict", action="store_true", help="print the state-dict listing instead")
     args = parser.parse_args(argv)
+    return run_tool("model_info", lambda: report(args))
 
+
+def report(args: argparse.Namespace) -> int:
+    # Only the Architecture matters here, so the other sections are not validated.
+    cfg = load_config(args.config, args.opt, validate=False)
+    if not isinstance(cfg.get("Architecture"), dict):
+        raise ConfigError("missing section 'Architecture'", key="Architecture", file=args.config)
     try:
-        # Only the Architecture matters here, so the other sections are not validated.
-        cfg = load_config(args.config, args.opt, validate=False)
-        if not isinstance(cfg.get("Architecture"), dict):
-            raise ConfigError("missing section 'Architecture'", key="Architecture", file=args.config)
-        try:
-            model = build_model(cfg["Architecture"])
-        except ConfigError as exc:
-            raise exc.with_context(file=args.config) from None
-    except DBNetError as exc:
-        print(f"model_info: {exc}", file=sys.stderr)
-        return 2
+        model = build_model(cfg["Architecture"])
+    except ConfigError as exc:
+        raise exc.with_context(file=args.config) from None
 
     if args.state_dict:
         for line in state_dict_lines(model):

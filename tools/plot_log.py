@@ -13,15 +13,14 @@ given as ``LABEL=FILE`` where FILE holds that tool's output (its last JSON line 
 """
 from __future__ import annotations
 
-# OpenCV before paddle: when paddle 2.6 is loaded first, OpenCV's PNG codec can crash in zlib
-# (deflateReset) or fail to decode.
-import cv2  # noqa: F401  isort: skip
 import argparse
 import os
 import sys
 from typing import List, Optional
 
+from dbnetpp.cli import run_tool
 from dbnetpp.engine.plot import plot_curves, plot_metrics
+from dbnetpp.errors import DataError, UsageError
 from dbnetpp.jsonline import last_json_line
 
 
@@ -48,28 +47,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--finetune", nargs="+", metavar="LABEL=FILE",
                         help="benchmarks/finetune.py outputs to draw as test hmean against minutes")
     args = parser.parse_args(argv)
-    if args.finetune:
-        if not args.out:
-            parser.error("--finetune needs --out")
-        try:
-            print(plot_curves(read_finetune_curves(args.finetune), args.out, "ICDAR2015 test hmean (official protocol)"))
-        except (OSError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    if not args.output_dir:
+    if args.finetune and not args.out:
+        parser.error("--finetune needs --out")
+    if not args.finetune and not args.output_dir:
         parser.error("give OUTPUT_DIR (or --finetune)")
+    return run_tool("plot_log", lambda: plot(args))
+
+
+def plot(args: argparse.Namespace) -> int:
     path = args.output_dir
-    if os.path.isdir(path):
-        path = os.path.join(path, "metrics.jsonl")
-    if not os.path.isfile(path):
-        print(f"error: {path} not found (is this a training output folder?)", file=sys.stderr)
-        return 2
+    if not args.finetune:
+        path = os.path.join(path, "metrics.jsonl") if os.path.isdir(path) else path
+        if not os.path.isfile(path):
+            raise UsageError(f"{path} not found (is this a training output folder?)")
     try:
-        print(plot_metrics(path, args.out))
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        if args.finetune:
+            print(plot_curves(read_finetune_curves(args.finetune), args.out, "ICDAR2015 test hmean (official protocol)"))
+        else:
+            print(plot_metrics(path, args.out))
+    except ValueError as exc:  # a malformed metrics line or result file (named in the message)
+        raise DataError(str(exc)) from None
     return 0
 
 

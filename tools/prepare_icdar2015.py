@@ -31,7 +31,9 @@ place at the end, so a failed run changes nothing.
 
 The last line printed is one JSON object:
 ``{"train": {"images", "boxes", "care", "dont_care", "skipped_lines"}, "test": {...}}``, with ``"val"``
-(the same counts, plus ``"seed"``) when ``--val`` is given.
+(the same counts, plus ``"seed"``) when ``--val`` is given.  Exit codes (dbnetpp/errors.py; one line
+``prepare_icdar2015: error: MESSAGE``): 0 done; 1 invalid source data (named ``file:line``) or a file-system
+error; 2 a bad command line or existing outputs without ``--force``.
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 from tqdm import tqdm
 
 from dbnetpp.data.icdar_gt import DONT_CARE, image_id, parse_gt_bytes
-from dbnetpp.errors import DataError
+from dbnetpp.cli import run_tool
+from dbnetpp.errors import DataError, UsageError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*")
@@ -294,7 +297,7 @@ def prepare(src: str, dst: str, splits: List[str], force: bool = False, skip_bad
         raise DataError("--val holds out training images: it needs the train split", src)
     existing = existing_outputs(dst, splits, src)
     if existing and not force:
-        raise FileExistsError(f"refusing to overwrite existing output(s): {', '.join(existing)} (pass --force to replace them)")
+        raise UsageError(f"refusing to overwrite existing output(s): {', '.join(existing)} (pass --force to replace them)")
     created_dst = not os.path.isdir(dst)
     os.makedirs(dst, exist_ok=True)
     stage = tempfile.mkdtemp(prefix=".prepare_icdar2015-", dir=dst)
@@ -395,14 +398,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.val < 0:
         parser.error(f"--val must be >= 0, got {args.val}")
-    try:
-        summary = prepare(args.src, args.dst, args.splits, force=args.force, skip_bad_lines=args.skip_bad_lines,
-                          symlink=args.symlink, progress=not args.no_progress, val=args.val, val_seed=args.val_seed)
-    except (DataError, OSError) as exc:
-        print(f"prepare_icdar2015: error: {exc}", file=sys.stderr)
-        return 1
-    print_summary(summary)
-    return 0
+
+    def body() -> int:
+        print_summary(prepare(args.src, args.dst, args.splits, force=args.force, skip_bad_lines=args.skip_bad_lines,
+                              symlink=args.symlink, progress=not args.no_progress, val=args.val,
+                              val_seed=args.val_seed))
+        return 0
+    return run_tool("prepare_icdar2015", body)
 
 
 if __name__ == "__main__":

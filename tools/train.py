@@ -12,24 +12,22 @@ rank 0 the last line of stdout is one JSON object: best ``precision``,
 ``recall``, ``hmean``, ``best_epoch``, ``best_step``, ``steps`` (global steps
 done), ``epochs`` (completed) and ``save_model_dir``.
 
-Exit codes: 0 done; 1 data / checkpoint / non-finite-loss error; 2 invalid
-config or command line; 130 / 143 stopped by SIGINT / SIGTERM after saving
-``latest`` (resume with ``-o Global.checkpoints=<save_model_dir>/latest``).
+Exit codes (``dbnetpp/errors.py``; one line ``train: error: MESSAGE``): 0 done; 1 data / checkpoint /
+non-finite-loss / file-system error; 2 invalid config or command line, or the output folder in use by
+another run; 130 / 143 stopped by SIGINT / SIGTERM after saving ``latest`` (resume with
+``-o Global.checkpoints=<save_model_dir>/latest``).
 """
 from __future__ import annotations
 
-# OpenCV before paddle: when paddle 2.6 is loaded first, OpenCV's PNG codec can crash in zlib
-# (deflateReset) or fail to decode.
-import cv2  # noqa: F401  isort: skip
 import argparse
 import json
+import signal
 import sys
 from typing import List, Optional
 
-from dbnetpp.cli import add_config_args, tool_parser
+from dbnetpp.cli import add_config_args, run_tool, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.errors import CheckpointError, ConfigError, DataError, LoaderError
-from dbnetpp.engine.guard import AbortRequested, NonFiniteLossError, TrainingInterrupted
+from dbnetpp.engine.guard import AbortRequested
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,27 +39,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    return run_tool("train", lambda: train(args))
+
+
+def train(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, args.opt)
         from dbnetpp.engine.trainer import Trainer
 
         trainer = Trainer(cfg)  # checks the training-specific keys first, then builds
         summary = trainer.train()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, CheckpointError, NonFiniteLossError, LoaderError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except TrainingInterrupted as exc:
-        print(f"{exc}; 'latest' was saved", file=sys.stderr)
-        return exc.exit_code
-    except AbortRequested as exc:
-        print(f"{exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:  # Ctrl-C before the training loop handles signals
-        print("interrupted (SIGINT) before training started; nothing saved", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, AbortRequested):
+            raise
+        raise AbortRequested(signal.SIGINT, "interrupted (SIGINT) before training started; nothing saved") from None
     if trainer.main:
         sys.stdout.flush()
         print(json.dumps(summary), flush=True)

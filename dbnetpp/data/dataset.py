@@ -224,6 +224,25 @@ class SimpleDataSet(Dataset):
         empty = [f for i, f in enumerate(files) if self._bounds[i + 1] == self._bounds[i]]
         if empty:
             raise DataError("label file has no samples", empty[0])
+        for i, (path, ratio, count) in enumerate(zip(files, self.ratio_list, self._file_counts())):
+            if count == 0:
+                lines = self._bounds[i + 1] - self._bounds[i]
+                raise ConfigError(f"ratio {ratio:g} of the {lines} line(s) of {path} rounds to 0 samples per epoch; "
+                                  f"raise it to at least {1 / lines:.3g}", key=f"{mode}.dataset.ratio_list")
+
+    def check_unique_images(self) -> None:
+        """:class:`DataError` naming both lines when an image is listed twice: an evaluation set names each
+        image once (a second line would count its boxes twice)."""
+        seen: Dict[bytes, Tuple[str, int]] = {}
+        delim = self.delimiter.encode("utf-8")
+        for rec in self._records:
+            image = rec.raw.split(delim, 1)[0].strip()
+            file = self.label_file_list[rec.source]
+            if image in seen:
+                first = seen[image]
+                raise DataError(f"image {image.decode('utf-8', 'replace')!r} is already listed at {first[0]}:{first[1]}; "
+                                f"an evaluation would count its boxes twice", file, rec.line)
+            seen[image] = (file, rec.line)
 
     @staticmethod
     def _check_ratios(ratio_list, n_files: int, mode: str) -> List[float]:

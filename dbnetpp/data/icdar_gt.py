@@ -18,7 +18,7 @@ import math
 import re
 from typing import List, NamedTuple, Optional
 
-from ..errors import DataError
+from ..errors import DataError, quote
 
 DONT_CARE = "###"
 _IMG_ID = re.compile(r"(?:gt_|res_)?img_(\d+)\.txt$")
@@ -60,21 +60,21 @@ def parse_gt_line(line: str, file: str, lineno: int, with_transcription: bool = 
     parts = line.split(",", 8) if with_transcription else line.split(",")
     if with_transcription:
         if len(parts) < 9:
-            raise DataError(f"expected 8 coordinates and a transcription, got {len(parts)} comma-separated field(s): {line!r}",
+            raise DataError(f"expected 8 coordinates and a transcription, got {len(parts)} comma-separated field(s): {quote(line)!r}",
                             file, lineno)
         coords, text = parts[:8], parts[8]
     else:
         if len(parts) != 8:
-            raise DataError(f"expected 8 coordinates, got {len(parts)} field(s): {line!r}", file, lineno)
+            raise DataError(f"expected 8 coordinates, got {len(parts)} field(s): {quote(line)!r}", file, lineno)
         coords, text = parts, None
     values = []
     for i, c in enumerate(coords):
         try:
             v = float(c.strip())
         except ValueError:
-            raise DataError(f"coordinate {i + 1} is not a number: {c.strip()!r}", file, lineno) from None
+            raise DataError(f"coordinate {i + 1} is not a number: {quote(c.strip())!r}", file, lineno) from None
         if not math.isfinite(v):
-            raise DataError(f"coordinate {i + 1} is not finite: {c.strip()!r}", file, lineno)
+            raise DataError(f"coordinate {i + 1} is not finite: {quote(c.strip())!r}", file, lineno)
         check_coordinate(v, f"coordinate {i + 1}", file, lineno)
         values.append(int(v) if v.is_integer() else v)
     points = [[values[2 * k], values[2 * k + 1]] for k in range(4)]

@@ -16,6 +16,7 @@ Only the first delimiter splits, so a label may contain the delimiter itself.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import List, NamedTuple, Tuple, Union
 
@@ -57,7 +58,33 @@ def read_raw_lines(path: str) -> List[Tuple[int, bytes]]:
         raise DataError("label file is a directory, expected a text file", path) from None
     except OSError as exc:
         raise DataError(f"cannot read label file: {exc.strerror}", path) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4096]:
+        raise DataError("the file is UTF-16 (or UTF-32) encoded; label files are UTF-8: save it as UTF-8 "
+                        "(e.g. iconv -f UTF-16 -t UTF-8 IN > OUT)", path)
     return split_lines(raw)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object of a label names one key twice (``json.loads`` would silently keep the last)."""
+
+
+def _unique_keys(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(f"key {key!r} appears twice in one JSON object (only one would be kept)")
+        out[key] = value
+    return out
+
+
+def _int_or_float(text: str):
+    return int(text) if len(text) <= 18 else float(text)  # a 400-digit coordinate: inf, refused as such
+
+
+def loads_label_json(text: str):
+    """``json.loads`` for labels: a key given twice in one object is :class:`DuplicateKeyError`, integers too long
+    for an int64 become floats (infinity beyond float range, which the coordinate checks name)."""
+    return json.loads(text, object_pairs_hook=_unique_keys, parse_int=_int_or_float)
 
 
 def resolve_image_path(image_path: str, data_dir: str, file: str, line: int) -> str:

@@ -64,6 +64,7 @@ from typing import Any, Dict, Iterable, List, NoReturn, Optional, Sequence, Tupl
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import DataError, cwd_hint
+from .label_file import DuplicateKeyError, loads_label_json
 
 FORMATS = ("det", "ppocrlabel", "labelstudio")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -483,10 +484,12 @@ def _split_label_line(text: str, file: str, line: int) -> Tuple[str, List[Dict[s
     if not image_path.strip():
         raise DataError("empty image path before the tab", file, line)
     try:
-        boxes = json.loads(label)
+        boxes = loads_label_json(label)
     except json.JSONDecodeError as exc:
         raise DataError(f"the label is not valid JSON ({exc.msg} at character {exc.pos}): {label[:80]!r}",
                         file, line) from None
+    except DuplicateKeyError as exc:
+        raise DataError(str(exc), file, line) from None
     if not isinstance(boxes, list):
         raise DataError(f"the label must be a JSON list of {{\"transcription\", \"points\"}} objects, got "
                         f"{type(boxes).__name__}", file, line)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 import paddle
 
 from .. import __version__
+from ..errors import ConfigError, DBNetError
 from ..modeling import static_graph
+from ..output_lock import LOCK_NAME
 from .fuse import fold_batch_norms
 from .settings import find_model_files, settings_from_config
 
@@ -47,6 +49,28 @@ def _probability(model, x: np.ndarray) -> np.ndarray:
         return model(paddle.to_tensor(x))["maps"].numpy()
 
 
+# Every file an export folder can hold: the Paddle program (.pdmodel before Paddle 3, .json since) and its
+# weights, the settings, the ONNX model (tools/export_onnx.py or --onnx).
+EXPORT_FILES = ("inference.pdmodel", "inference.json", "inference.pdiparams", "inference.pdiparams.info",
+                "inference.yml", "inference.onnx")
+
+
+def clear_earlier_export(save_dir: str) -> List[str]:
+    """An export folder holds one export: the files of an earlier export are removed before a new one is
+    written (a kept ``inference.onnx`` would be run as if it were the new model); a folder holding anything
+    else is refused (``ConfigError``), so no file of the user's is ever removed.  Returns the removed names."""
+    others = sorted(f for f in os.listdir(save_dir) if f not in EXPORT_FILES and f != LOCK_NAME)
+    if others:
+        shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+        raise ConfigError(f"{os.path.abspath(save_dir)} holds files that are not part of an export ({shown}); an "
+                          f"export folder holds one export only: choose a new or empty folder",
+                          key="Global.save_inference_dir")
+    removed = [f for f in EXPORT_FILES if os.path.isfile(os.path.join(save_dir, f))]
+    for f in removed:
+        os.remove(os.path.join(save_dir, f))
+    return removed
+
+
 def export_model(model: paddle.nn.Layer, cfg: Mapping[str, Any], save_dir: str, *,
                  fuse_bn: bool = True, resize: Optional[Dict[str, Any]] = None,
                  source: Optional[Dict[str, str]] = None) -> ExportResult:
@@ -61,6 +85,7 @@ def export_model(model: paddle.nn.Layer, cfg: Mapping[str, Any], save_dir: str, 
     """
     settings = settings_from_config(cfg, resize=resize)  # validates before any work
     os.makedirs(save_dir, exist_ok=True)
+    clear_earlier_export(save_dir)
     model.eval()
     folded, diff = 0, None
     if fuse_bn:
@@ -70,17 +95,14 @@ def export_model(model: paddle.nn.Layer, cfg: Mapping[str, Any], save_dir: str, 
         folded = fold_batch_norms(model, paddle.to_tensor(x))
         diff = float(np.abs(_probability(model, x) - before).max())
         if diff > FUSE_TOLERANCE:
-            raise RuntimeError(f"folding BatchNorm changed the probability map by {diff:.3g} "
+            raise DBNetError(f"folding BatchNorm changed the probability map by {diff:.3g} "
                                f"(> {FUSE_TOLERANCE}); export with fusion off (--no-fuse-bn)")
     spec = [paddle.static.InputSpec(shape=[None, 3, None, None], dtype="float32", name="x")]
     prefix = os.path.join(save_dir, "inference")
-    for stale in ("inference.pdmodel", "inference.json", "inference.pdiparams", "inference.pdiparams.info"):
-        if os.path.isfile(os.path.join(save_dir, stale)):
-            os.remove(os.path.join(save_dir, stale))
     paddle.jit.save(static_graph(model, spec), prefix)
     files = find_model_files(save_dir)
     if not files:
-        raise RuntimeError(f"paddle.jit.save wrote no inference.pdmodel / inference.json in {save_dir}")
+        raise DBNetError(f"paddle.jit.save wrote no inference.pdmodel / inference.json in {save_dir}")
     settings.deploy = {
         "format_version": 1,
         **files,

@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DBNetError
 from .settings import InferenceSettings
 
 __all__ = ["OnnxExportResult", "export_onnx", "compare_backends"]
@@ -68,7 +68,7 @@ def export_onnx(model_dir: str, onnx_file: Optional[str] = None, opset: int = DE
         raise ConfigError(f"paddle2onnx {version} could not convert {model_file} (exit status {exc.code}; its "
                           f"log above names the op)") from None
     if not os.path.isfile(onnx_file):
-        raise RuntimeError(f"paddle2onnx {version} did not write {onnx_file}")
+        raise DBNetError(f"paddle2onnx {version} did not write {onnx_file}")
     diff = compare_backends(model_dir, onnx_file, check_shape) if check_shape else None
     return OnnxExportResult(onnx_file, _written_opset(onnx_file, int(opset)), version, diff)
 

@@ -10,7 +10,7 @@ one warning.  Predictions are cast back to float32 before the loss.
 Gradient overflow: after the backward pass the gradients are unscaled and
 checked; with inf/nan gradients the update is skipped (and a dynamic loss scale
 lowered).  :meth:`Amp.backward_and_step` returns an :class:`AmpOverflow` for
-such a step so that the trainer reports and counts it (:class:`~dbnetpp.engine.faults.Faults`);
+such a step so that the trainer reports and counts it (:class:`~dbnetpp.engine.guard.Faults`);
 ``Amp.skipped`` is this object's own running total.
 """
 from __future__ import annotations

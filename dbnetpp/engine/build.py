@@ -25,15 +25,17 @@ from ..config import save_config
 from ..data import build_dataloader
 from ..errors import ConfigError
 from ..modeling import build_model, static_graph
-from ..registry import LOSSES, METRICS, POSTPROCESSES
+from ..metrics import build_metric
+from ..registry import LOSSES, POSTPROCESSES
 from .amp import FLOAT_DTYPES
 from .logger import get_logger
 
 
 @dataclass
 class Parts:
-    """Everything the config's sections build (``eval_loader``, ``post_process``, ``metric``: None
-    without an Eval / PostProcess / Metric section)."""
+    """Everything the config's sections build (``eval_loader`` and ``metric``: None without an Eval section,
+    the metric then ``DetMetric`` with its defaults when there is no Metric section; ``post_process``: None
+    without a PostProcess section)."""
     train_loader: Any
     eval_loader: Any
     model: paddle.nn.Layer
@@ -57,6 +59,7 @@ def build_parts(cfg: Mapping[str, Any], env: D.DistEnv, seed: int, policy: str) 
     if cfg.get("Eval") is not None:
         eval_loader = build_dataloader(cfg, "Eval", rank=env.rank, world_size=env.world_size, seed=seed,
                                        policy=policy)
+        eval_loader.dataset.check_unique_images()  # a second line for an image would count its boxes twice
     # a fresh name scope: parameter (and so optimizer-state) names do not depend on what this process
     # built before, which keeps .pdopt files loadable
     with paddle.utils.unique_name.guard():
@@ -65,7 +68,7 @@ def build_parts(cfg: Mapping[str, Any], env: D.DistEnv, seed: int, policy: str) 
         train_loader=train_loader, eval_loader=eval_loader, model=model,
         loss_fn=LOSSES.build(cfg["Loss"], where="Loss"),
         post_process=POSTPROCESSES.build(cfg["PostProcess"], where="PostProcess") if cfg.get("PostProcess") else None,
-        metric=METRICS.build(cfg["Metric"], where="Metric") if cfg.get("Metric") else None)
+        metric=build_metric(cfg) if eval_loader is not None else None)
 
 
 def prepare_output(cfg: Mapping[str, Any], save_dir: str, env: D.DistEnv) -> logging.Logger:
@@ -117,9 +120,11 @@ def start_weights(model: paddle.nn.Layer, pretrained: Optional[str], log: loggin
 class ForwardState(NamedTuple):
     """``running``: float state the forward pass updates that is not trained (BatchNorm ``_mean`` /
     ``_variance`` are such parameters), restored after a step without an update; ``trainable``: the
-    parameters the optimizer updates (their gradient norm is checked)."""
+    parameters the optimizer updates (their gradient norm is checked; ``names``: their names in the
+    model, for messages)."""
     running: List[paddle.Tensor]
     trainable: List[paddle.Tensor]
+    names: List[str]
 
 
 def forward_state(model: paddle.nn.Layer) -> ForwardState:
@@ -127,7 +132,8 @@ def forward_state(model: paddle.nn.Layer) -> ForwardState:
     net = D.unwrap(model)
     running = [t for t in list(net.buffers()) + [p for p in net.parameters() if not p.trainable]
                if t.dtype in FLOAT_DTYPES]
-    return ForwardState(running, [p for p in net.parameters() if p.trainable])
+    named = [(n, p) for n, p in net.named_parameters() if p.trainable]
+    return ForwardState(running, [p for _, p in named], [n for n, _ in named])
 
 
 class EvalSchedule(NamedTuple):

@@ -10,6 +10,7 @@ import os
 from typing import Any, Mapping
 
 from ..checkpoint import checkpoint_file
+from ..config import check_resolved_target
 from ..errors import ConfigError
 from ..global_schema import GLOBAL_KEYS, global_value
 from .state import LATEST
@@ -17,6 +18,17 @@ from .state import LATEST
 
 def _checkpoint_exists(path: str) -> bool:
     return os.path.isfile(checkpoint_file(path))
+
+
+def _missing_checkpoint(path: str) -> str:
+    if "://" in path:
+        return (f"'{path}' is a URL; weights are never downloaded during a run: download the file first (e.g. bash "
+                f"scripts/download_pretrained.sh) and give its local path without .pdparams")
+    if os.path.isdir(path):
+        found = sorted(f[: -len(".pdparams")] for f in os.listdir(path) if f.endswith(".pdparams"))
+        hint = f" (it holds {', '.join(found[:4])}: e.g. {os.path.join(path, found[0])})" if found else ""
+        return f"'{path}' is a folder; give the checkpoint prefix inside it, without .pdparams{hint}"
+    return f"no checkpoint at '{path}' (expected {checkpoint_file(path)})"
 
 
 def check_train_config(cfg: Mapping[str, Any]) -> None:
@@ -36,9 +48,9 @@ def check_train_config(cfg: Mapping[str, Any]) -> None:
         for key in ("checkpoints", "pretrained_model"):
             path = g.get(key)
             if path and not _checkpoint_exists(str(path)):
-                raise ConfigError(f"no checkpoint at '{path}' (expected {checkpoint_file(str(path))})",
-                                  key=f"Global.{key}")
+                raise ConfigError(_missing_checkpoint(str(path)), key=f"Global.{key}")
         check_output_dir(g)
+        check_resolved_target(cfg, os.path.join(str(global_value(g, "save_model_dir")), "config.yml"))
     except ConfigError as exc:
         raise exc.with_context(file=file) from None
 

@@ -21,16 +21,19 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def read_metrics(path: str) -> List[dict]:
-    records = []
+    """The records of ``metrics.jsonl``; an unterminated last line (the trainer is writing it) is left out."""
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
+        lines = f.read().split("\n")  # the last item is "" when the file ends with a line end
+    records = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if n == len(lines):  # still being written
+                break
+            raise ValueError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
     return records
 
 

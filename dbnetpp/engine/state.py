@@ -57,7 +57,8 @@ class TrainState:
     def summary(self, save_dir: str, last_eval: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         """Best precision / recall / hmean with where they were reached, steps and epochs done, the
         output folder and (when there was an evaluation) the last result."""
-        out: Dict[str, Any] = {k: self.best.get(k) for k in METRIC_KEYS}
+        evaluated = self.best.get("best_step") is not None  # the initial {main_indicator: 0.0} is no result
+        out: Dict[str, Any] = {k: self.best.get(k) if evaluated else None for k in METRIC_KEYS}
         out.update(best_epoch=self.best.get("best_epoch"), best_step=self.best.get("best_step"),
                    steps=self.global_step, epochs=self.epoch, save_model_dir=os.path.abspath(save_dir))
         if last_eval is not None:

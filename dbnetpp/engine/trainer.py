@@ -2,9 +2,9 @@
 
 Per iteration: forward under optional AMP, DB loss, non-finite loss check,
 backward, non-finite gradient check, optimizer update, one learning-rate
-schedule step; how the step ended is a :class:`~dbnetpp.engine.faults.StepOutcome`,
+schedule step; how the step ended is a :class:`~dbnetpp.engine.guard.StepOutcome`,
 and steps without an update are counted and reported by
-:class:`~dbnetpp.engine.faults.Faults`.  Every
+:class:`~dbnetpp.engine.guard.Faults`.  Every
 ``print_batch_step`` global steps rank 0 logs smoothed losses, costs, ips and
 ETA.  Evaluation runs on all ranks (each on its shard of the Eval set, with
 rank 0's BatchNorm statistics; the evaluation of ``tools/eval.py``, counts
@@ -30,15 +30,16 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import num_samples
 from ..data.loader import SKIPPED_KEY
 from ..errors import ConfigError, DataError, LoaderError
-from ..evaluation import EvaluationInterrupted, eval_protocol, evaluate_in_training
+from ..evaluation import EvaluationInterrupted, evaluate_in_training
 from ..global_schema import with_defaults
+from ..output_lock import OutputLock, lock_output
 from .amp import Amp, grad_norm
 from .build import (build_parts, eval_schedule, forward_state, log_header, prepare_output, start_weights,
                     to_static_model)
-from .checks import check_train_config
+from .checks import check_output_dir, check_train_config
 from .ema import WeightAverage
-from .faults import Faults, StepKind, StepOutcome, non_finite_input
-from .guard import NonFiniteLossError, StopFlag, TrainingInterrupted, batch_paths, batches_until_stop
+from .guard import (Faults, NonFiniteLossError, NonFiniteWeightsError, StepKind, StepOutcome, StopFlag,
+                    TrainingInterrupted, batch_paths, batches_until_stop, non_finite_input, non_finite_parameters)
 from .logger import MetricsWriter, SmoothedStats, StepTimes, VisualDLWriter, format_metrics, train_line
 from .optim import build_optimizer
 from .plot import plot_metrics
@@ -61,10 +62,20 @@ class Trainer:
         cfg.setdefault("Global", {})["distributed"] = self.env.distributed
         seed_everything(int(g["seed"]) + self.env.rank, bool(g["deterministic"]))
         paddle.seed(int(g["seed"]))  # identical initial weights on every rank
+        self._lock: Optional[OutputLock] = None
         try:
             self._build()
         except ConfigError as exc:  # name the config file in errors found while building
+            self._release()
             raise exc.with_context(file=exc.file or cfg.get("__file__")) from None
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # ------------------------------------------------------------------ build
     def _build(self) -> None:
@@ -75,15 +86,20 @@ class Trainer:
         self.train_loader, self.eval_loader, self.model = parts.train_loader, parts.eval_loader, parts.model
         self.loss_fn, self.post_process, self.metric = parts.loss_fn, parts.post_process, parts.metric
         self.main_indicator, self.steps_per_epoch = parts.main_indicator, len(parts.train_loader)
-        self.protocol = eval_protocol(cfg)  # Metric.protocol, "official" by default
+        if env.is_main:  # one run per output folder; the earlier-run check again, now that no other run can start
+            self._lock = lock_output(self.save_dir, "training", key="Global.save_model_dir")
+            check_output_dir(g)
         self.log = prepare_output(cfg, self.save_dir, env)
+        if self._lock is not None and self._lock.stale:
+            self.log.warning(f"took over the lock of {self.save_dir} left by {self._lock.stale}, which is no "
+                             f"longer running")
         log_header(self.log, cfg, g, env, self.save_dir)
 
         self.optimizer, self.scheduler = build_optimizer(cfg["Optimizer"], self.model, self.steps_per_epoch,
                                                          self.epochs, log=self.log.info)
         self.amp = Amp(g, env.device, warn=self.log.warning)
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
-        self._running_stats, self._trainable = forward_state(self.model)
+        self._running_stats, self._trainable, self._trainable_names = forward_state(self.model)
         self.state = TrainState(best={self.main_indicator: 0.0})
         resume = g.get("checkpoints")
         states = self._resume(str(resume)) if resume else start_weights(self.model, g.get("pretrained_model"), self.log)
@@ -169,6 +185,7 @@ class Trainer:
             raise
         finally:
             self._finish_outputs()
+            self._release()
         return self.summary()
 
     def _loop(self, stop: StopFlag) -> None:
@@ -198,16 +215,16 @@ class Trainer:
                     stop_now = self._evaluate(epoch, stop) is None or stop_now
                     self.model.train()
                 if stop_now:
-                    self._stop(stop, epoch)
+                    self._save_latest_and_stop(stop, epoch)
                 if st.global_step >= plan and not last_of_epoch:
                     break
                 self.times.start()
             if stop.requested and st.iter_in_epoch < self.steps_per_epoch:
-                self._stop(stop, epoch)  # data loading ended early because of the signal
+                self._save_latest_and_stop(stop, epoch)  # data loading ended early because of the signal
             self._end_epoch(epoch)
         if self.eval_loader is not None and self.g["eval_at_end"] and self.last_eval_step != st.global_step:
             if self._evaluate(st.epoch if st.iter_in_epoch == 0 else st.epoch + 1, stop) is None:
-                self._stop(stop)  # 'latest' was saved at the end of the last epoch
+                self._stop_saved(stop)  # 'latest' was saved at the end of the last epoch
         D.barrier(self.env.distributed)
 
     def _plan_steps(self) -> int:
@@ -217,6 +234,9 @@ class Trainer:
         if self._schedule:
             self.log.info(f"evaluation after global step {self._schedule.start}, every {self._schedule.every} steps "
                           f"(global steps count all {self.env.world_size} rank(s) together)")
+        elif self.g.get("eval_batch_step") is not None and self.eval_loader is None:
+            self.log.warning("Global.eval_batch_step is set but the config has no Eval section: no evaluation, no "
+                             "best_accuracy (the final line's precision / recall / hmean are null)")
         bs = (self.cfg["Train"].get("loader") or {}).get("batch_size_per_card", 1)
         self.log.info(f"{self.steps_per_epoch} iterations/epoch, {self.epochs} epochs, total batch "
                       f"{bs} x {self.env.world_size}; lr {self.scheduler.describe()}; AMP {self.amp.describe()}")
@@ -243,12 +263,16 @@ class Trainer:
         if finished and epoch % int(self.g["save_epoch_step"]) == 0:
             self._save(epoch_checkpoint(epoch))
 
-    def _stop(self, stop: StopFlag, epoch: Optional[int] = None) -> None:
-        """Stop on a signal: the epoch's skipped samples reported and ``latest`` saved (``epoch`` None:
-        saved already), a ``stop`` event, :class:`TrainingInterrupted` on every rank."""
-        if epoch is not None:
-            self.faults.end_epoch(epoch, self.state.global_step, check=False)
-            self._save(LATEST)
+    def _save_latest_and_stop(self, stop: StopFlag, epoch: int) -> None:
+        """Stop on a signal in the middle of ``epoch``: its skipped samples reported, ``latest`` saved, then
+        :meth:`_stop_saved`."""
+        self.faults.end_epoch(epoch, self.state.global_step, check=False)
+        self._save(LATEST)
+        self._stop_saved(stop)
+
+    def _stop_saved(self, stop: StopFlag) -> None:
+        """Stop on a signal with ``latest`` already saved: a ``stop`` event, :class:`TrainingInterrupted` on
+        every rank."""
         signum = stop.signum or 15  # another rank was signalled
         self.metrics_out.write("stop", reason="signal", signal=signum, global_step=self.state.global_step)
         D.barrier(self.env.distributed)
@@ -309,14 +333,30 @@ class Trainer:
         together without another collective.
         """
         if self.amp.enabled:
-            return StepOutcome.after_amp(self.amp.backward_and_step(loss, self.optimizer, self._trainable))
-        loss.backward()
-        norm = grad_norm(self._trainable)  # one fused norm over all gradients (a few ms for DBNet++ MobileNetV3 on CPU)
-        if not math.isfinite(norm):
-            return StepOutcome(StepKind.NON_FINITE_GRADIENT, grad_norm=norm)
-        self.optimizer.step()
-        self.optimizer.clear_grad()
-        return StepOutcome(StepKind.UPDATED)
+            outcome = StepOutcome.after_amp(self.amp.backward_and_step(loss, self.optimizer, self._trainable))
+        else:
+            loss.backward()
+            norm = grad_norm(self._trainable)  # one fused norm over all gradients (a few ms for DBNet++ MobileNetV3 on CPU)
+            if not math.isfinite(norm):
+                return StepOutcome(StepKind.NON_FINITE_GRADIENT, grad_norm=norm)
+            self.optimizer.step()
+            self.optimizer.clear_grad()
+            outcome = StepOutcome(StepKind.UPDATED)
+        if outcome.updated:
+            self._check_weights()
+        return outcome
+
+    def _check_weights(self) -> None:
+        """After an update: parameters holding NaN / infinity stop the run at once (every rank made the same
+        update, so every rank stops), before those weights reach a checkpoint."""
+        bad = non_finite_parameters(list(zip(self._trainable_names, self._trainable)))
+        if bad:
+            lr = self.optimizer.get_lr()
+            raise NonFiniteWeightsError(
+                f"global step {self.state.global_step + 1}: the update left {len(bad)} parameter(s) holding NaN or "
+                f"infinity ({', '.join(bad[:6])}{' ...' if len(bad) > 6 else ''}) at learning rate {lr:.6g}; "
+                f"training stopped and nothing was saved from these weights (latest, if any, is from global step "
+                f"{self._latest_step}). Lower Optimizer.lr.learning_rate or add Optimizer.clip_norm_global")
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, epoch: int, stop: StopFlag) -> Optional[Dict[str, Any]]:
@@ -342,7 +382,7 @@ class Trainer:
         """The metrics of the model's current weights on the Eval set; ``None`` when a signal stopped it."""
         D.sync_buffers(self.model, self.env.distributed)  # every shard scores the weights rank 0 saves
         try:
-            cur = evaluate_in_training(self.model, self.eval_loader, self.post_process, self.protocol, self.env,
+            cur = evaluate_in_training(self.model, self.eval_loader, self.post_process, self.metric, self.env,
                                        autocast=self.amp.autocast, should_stop=lambda: stop.requested,
                                        warn=self.log.warning)
         except EvaluationInterrupted:

@@ -1,12 +1,13 @@
-"""Combining the shards of all ranks: counts all-reduced, per-image records gathered on request.
+"""Combining the shards of all ranks: the metric's counts all-reduced, its records gathered on request.
 
-Only the integer counts (``gt_care``, ``det_care``, ``matched``, ``images``, each summed over a
-rank's records) and a stop flag travel in the one all-reduce every evaluation makes
-(:func:`reduce_counts`); precision / recall / hmean are computed once from the totals.  Training
-stops there (``gather_records=False``).  ``tools/eval.py`` also gathers the per-image records
-with ``paddle.distributed.all_gather_object`` (pickled plain-Python dicts, no shared file system
-needed), ordered by dataset index, so the merged result does not depend on the number of ranks;
-the gathered records must add up to the all-reduced counts and cover every index at most once.
+Only the integer counts of each rank's metric (``gt_care``, ``det_care``, ``matched``, ``images``) and
+a stop flag travel in the one all-reduce every evaluation makes (:func:`reduce_counts`); the metric
+computes precision / recall / hmean once from the totals.  Training stops there
+(``gather_records=False``).  ``tools/eval.py`` also gathers every rank's records (the metric's
+:meth:`~dbnetpp.metrics.DetMetric.state`) with ``paddle.distributed.all_gather_object`` (plain-Python
+dicts, no shared file system needed) into the metric, in dataset order, so the merged result does not
+depend on the number of ranks; the gathered records must add up to the all-reduced counts and cover
+every index at most once.
 """
 from __future__ import annotations
 
@@ -14,25 +15,35 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping
 
 from ..dist import all_reduce_sum
-from ..metrics.icdar_eval import metrics_from_counts
-from ..metrics.samples import COUNT_KEYS
-from .records import ImageRecord, sum_record_counts
+from ..metrics.det_metric import DetMetric
+from ..metrics.records import ImageRecord
+from ..metrics.samples import COUNT_KEYS, METRIC_KEYS
 from .runner import EvaluationInterrupted, ShardResult
 
 
 @dataclass
 class EvalResult:
-    """The whole Eval set: metrics and counts over all ranks; the records (in dataset order), unscored
-    labels and timing of every rank when gathered, else this rank's (``merge_shards``)."""
+    """The whole Eval set: the metric (its protocol; the records of every rank in dataset order when
+    gathered, else this rank's), the counts over all ranks, unscored labels and timing (``merge_shards``)."""
 
+    metric: DetMetric
     counts: Dict[str, int]
-    records: List[ImageRecord]
     unscored: List[Dict[str, str]] = field(default_factory=list)
     ranks: List[Dict[str, Any]] = field(default_factory=list)  # {"rank", "images", "seconds_model", ...}
 
     @property
     def metrics(self) -> Dict[str, float]:
-        return metrics_from_counts(self.counts)
+        """Precision / recall / hmean of the all-reduced counts."""
+        computed = self.metric.compute(self.counts)
+        return {k: computed[k] for k in METRIC_KEYS}
+
+    @property
+    def records(self) -> List[ImageRecord]:
+        return self.metric.records
+
+    @property
+    def protocol(self) -> str:
+        return self.metric.protocol
 
     @property
     def skipped(self) -> List[ImageRecord]:
@@ -83,26 +94,20 @@ def merge_shards(shard: ShardResult, *, rank: int = 0, distributed: bool = False
                  gather_records: bool = True) -> EvalResult:
     """All ranks call this at the same point; every rank gets the all-reduced counts.
 
-    With ``gather_records`` (``tools/eval.py``) every rank also gets the records, unscored labels
-    and timing of all ranks; without (training) the result holds this rank's.  Raises
+    With ``gather_records`` (``tools/eval.py``) the shard's metric then holds the records of all ranks, and
+    the result the unscored labels and timing of all ranks; without (training) this rank's.  Raises
     :class:`~dbnetpp.evaluation.runner.EvaluationInterrupted` on every rank when ``should_stop``
     stopped some rank's :func:`~dbnetpp.evaluation.runner.evaluate_shard`.
     """
-    counts = reduce_counts(sum_record_counts(shard.records), distributed, stopped=shard.stopped)
+    metric = shard.metric
+    counts = reduce_counts(metric.counts(), distributed, stopped=shard.stopped)
     if not gather_records:
-        return EvalResult(counts=counts, records=list(shard.records), unscored=list(shard.unscored),
-                          ranks=[_timing(shard, rank)])
-    payload = {"records": [r.to_json() for r in shard.records], "unscored": shard.unscored, **_timing(shard, rank)}
+        return EvalResult(metric=metric, counts=counts, unscored=list(shard.unscored), ranks=[_timing(shard, rank)])
+    payload = {"records": metric.state(), "unscored": shard.unscored, **_timing(shard, rank)}
     parts = sorted(_all_gather_objects(payload, distributed), key=lambda p: p["rank"])
-    records = sorted((ImageRecord.from_json(d) for p in parts for d in p["records"]), key=lambda r: r.index)
-    seen = [r.index for r in records]
-    if len(set(seen)) != len(seen):
-        dup = sorted({i for i in seen if seen.count(i) > 1})
-        raise RuntimeError(f"dataset indices evaluated on more than one rank: {dup[:10]} (padded sampler?)")
-    if sum_record_counts(records) != counts:
-        raise RuntimeError(f"gathered per-image counts {sum_record_counts(records)} differ from the all-reduced "
-                           f"counts {counts}")
+    metric.load_states([p["records"] for p in parts])
+    if metric.counts() != counts:
+        raise RuntimeError(f"gathered per-image counts {metric.counts()} differ from the all-reduced counts {counts}")
     unscored = [u for p in parts for u in p["unscored"]]
     ranks = [{k: p[k] for k in ("rank", "images", "batches", "seconds_model", "seconds_total")} for p in parts]
-    return EvalResult(counts=counts, records=records, unscored=unscored, ranks=ranks)
-
+    return EvalResult(metric=metric, counts=counts, unscored=unscored, ranks=ranks)

@@ -2,9 +2,11 @@
 
 - :func:`evaluate_config` (``tools/eval.py``): builds the Eval loader (sharded without padding),
   the model with its weights and the post-process from a validated config; per-image records
-  gathered for the report.
-- :func:`evaluate_in_training` (the trainer): the model being trained and the trainer's loader;
+  gathered into the metric for the report.
+- :func:`evaluate_in_training` (the trainer): the model being trained, the trainer's loader and metric;
   counts all-reduced, no records gathered.
+
+Both take the metric object of the config's ``Metric`` section (:func:`dbnetpp.metrics.build_metric`).
 
 Both run :func:`~dbnetpp.evaluation.runner.evaluate_shard` on this rank and merge all ranks with
 :func:`~dbnetpp.evaluation.gather.merge_shards`.
@@ -12,7 +14,7 @@ Both run :func:`~dbnetpp.evaluation.runner.evaluate_shard` on this rank and merg
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping
 
 import paddle
 
@@ -21,7 +23,7 @@ from ..data import build_dataloader
 from ..dist import DistEnv
 from ..errors import ConfigError
 from ..global_schema import global_value
-from ..metrics.icdar_eval import check_protocol
+from ..metrics.det_metric import DetMetric
 from ..modeling import build_model
 from ..registry import POSTPROCESSES
 from .gather import EvalResult, merge_shards
@@ -58,22 +60,14 @@ def with_report_keys(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def eval_protocol(cfg: Mapping[str, Any], override: Optional[str] = None) -> str:
-    """``override`` if given, else ``Metric.protocol``, else ``"official"``."""
-    protocol = override or (cfg.get("Metric") or {}).get("protocol") or "official"
-    try:
-        return check_protocol(protocol)
-    except ValueError as exc:
-        raise ConfigError(str(exc), key="Metric.protocol", file=cfg.get("__file__")) from None
-
-
 def _silent(_msg: str) -> None:
     return None
 
 
-def evaluate_config(cfg: Mapping[str, Any], weights: str, env: DistEnv, *, protocol: str = "official",
+def evaluate_config(cfg: Mapping[str, Any], weights: str, env: DistEnv, metric: DetMetric, *,
                     log: Callable[[str], Any] = print, progress: bool = True) -> EvalResult:
-    """Evaluate ``weights`` on ``cfg``'s Eval set; every rank returns the merged result.
+    """Evaluate ``weights`` on ``cfg``'s Eval set with ``metric`` (:func:`~dbnetpp.metrics.build_metric`);
+    every rank returns the merged result, the metric holding the records of all ranks.
 
     ``Global.bad_sample_policy`` (``fail`` by default) decides what an image that cannot be
     loaded does: stop with an error naming ``label_file:line``, or (``skip``) count as an
@@ -88,6 +82,7 @@ def evaluate_config(cfg: Mapping[str, Any], weights: str, env: DistEnv, *, proto
     cfg = with_report_keys(cfg)
     loader = build_dataloader(cfg, "Eval", rank=env.rank, world_size=env.world_size, seed=int(global_value(g, "seed")),
                               policy=policy)
+    loader.dataset.check_unique_images()  # a second line for an image would count its boxes twice
     post_process = POSTPROCESSES.build(cfg["PostProcess"], where="PostProcess")
     model = build_model(cfg["Architecture"])
     load_eval_weights(model, weights, log=log if env.is_main else _silent)
@@ -99,14 +94,14 @@ def evaluate_config(cfg: Mapping[str, Any], weights: str, env: DistEnv, *, proto
         desc = "eval" if not env.distributed else f"eval (rank 0 of {env.world_size})"
         bar = tqdm(total=total, desc=desc, unit="img", dynamic_ncols=True)
     try:
-        shard = evaluate_shard(model, loader, post_process, protocol, progress=bar.update if bar else None)
+        shard = evaluate_shard(model, loader, post_process, metric, progress=bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
     return merge_shards(shard, rank=env.rank, distributed=env.distributed)
 
 
-def evaluate_in_training(model: paddle.nn.Layer, loader, post_process, protocol: str, env: DistEnv, *,
+def evaluate_in_training(model: paddle.nn.Layer, loader, post_process, metric: DetMetric, env: DistEnv, *,
                          autocast: Callable[[], Any], should_stop: Callable[[], bool],
                          warn: Callable[[str], Any]) -> Dict[str, Any]:
     """The evaluation of ``tools/eval.py`` on this rank's shard of ``loader``, counts all-reduced.
@@ -116,11 +111,11 @@ def evaluate_in_training(model: paddle.nn.Layer, loader, post_process, protocol:
     are named through ``warn``, as is an image count that differs from the Eval set's.  Raises
     :class:`~dbnetpp.evaluation.runner.EvaluationInterrupted` on every rank once ``should_stop()``.
     """
-    shard = evaluate_shard(model, loader, post_process, protocol, autocast=autocast, should_stop=should_stop)
+    shard = evaluate_shard(model, loader, post_process, metric, autocast=autocast, should_stop=should_stop)
     merged = merge_shards(shard, rank=env.rank, distributed=env.distributed, gather_records=False)
     for item in shard.unscored:
         warn(f"{item['label']}: not scored: {item['reason']}")
-    cur: Dict[str, Any] = {**merged.metrics, **merged.counts, "fps": shard.images_per_second}
+    cur: Dict[str, Any] = {**metric.compute(merged.counts), "fps": shard.images_per_second}
     dataset = loader.dataset
     expected = getattr(dataset, "num_samples", None)
     if expected is None and hasattr(dataset, "__len__"):

@@ -9,7 +9,7 @@ from ..checkpoint import checkpoint_file
 from .gather import EvalResult
 
 
-def build_report(result: EvalResult, *, protocol: str, config_file: Optional[str], checkpoint: str,
+def build_report(result: EvalResult, *, config_file: Optional[str], checkpoint: str,
                  weights_key: str, world_size: int, post_process: Mapping[str, Any], policy: str,
                  overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """Everything about one evaluation; ``per_image`` in dataset order."""
@@ -17,7 +17,7 @@ def build_report(result: EvalResult, *, protocol: str, config_file: Optional[str
     return {
         "metrics": result.metrics,
         "counts": dict(result.counts),
-        "protocol": protocol,
+        "protocol": result.protocol,
         "config": config_file,
         "overrides": list(overrides),
         "checkpoint": os.path.abspath(ckpt),
@@ -50,11 +50,11 @@ def write_report(report: Mapping[str, Any], path: str) -> None:
     os.replace(tmp, path)
 
 
-def summary_lines(result: EvalResult, protocol: str, world_size: int) -> List[str]:
+def summary_lines(result: EvalResult, world_size: int) -> List[str]:
     m, c = result.metrics, result.counts
     per_rank = ", ".join(f"rank {r['rank']}: {r['images']} in {r['seconds_total']:.2f} s" for r in result.ranks)
     return [
-        f"protocol:  {protocol}",
+        f"protocol:  {result.protocol}",
         f"images:    {c['images']}  (care GT {c['gt_care']}, care detections {c['det_care']}, matched {c['matched']})",
         f"precision: {m['precision']:.4f}",
         f"recall:    {m['recall']:.4f}",
@@ -63,9 +63,9 @@ def summary_lines(result: EvalResult, protocol: str, world_size: int) -> List[st
     ]
 
 
-def final_line(result: EvalResult, protocol: str) -> str:
+def final_line(result: EvalResult) -> str:
     """The last stdout line: one JSON object."""
     m, c = result.metrics, result.counts
     return json.dumps({"precision": m["precision"], "recall": m["recall"], "hmean": m["hmean"], **c,
-                       "skipped": len(result.skipped), "unscored": len(result.unscored), "protocol": protocol,
+                       "skipped": len(result.skipped), "unscored": len(result.unscored), "protocol": result.protocol,
                        "images_per_second": round(result.images_per_second, 3)})

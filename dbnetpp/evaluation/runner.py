@@ -1,15 +1,16 @@
 """Evaluation of one rank's shard of the Eval set: the one evaluation of training and ``tools/eval.py``.
 
-Each rank runs its shard of the Eval loader through the model (under ``autocast`` when given),
-``DBPostProcess`` and the ICDAR2015 matching of :mod:`dbnetpp.metrics.icdar_eval`, and keeps a
-record per image; :func:`~dbnetpp.evaluation.gather.merge_shards` then sums the integer counts
-(``gt_care``, ``det_care``, ``matched``, ``images``) over ranks and computes precision / recall /
-hmean once from the totals, as the ICDAR2015 protocol aggregates over the whole set (DB paper's
-evaluation, after PaddleOCR's DetMetric).  Training (``Trainer._evaluate``) stops there;
-``tools/eval.py`` also gathers the records for its report.
+Each rank runs its shard of the Eval loader through the model (under ``autocast`` when given) and
+``DBPostProcess``, and hands each batch's images to the metric object
+(:class:`~dbnetpp.metrics.DetMetric`, built from the config's ``Metric`` section), which scores them
+with its protocol and keeps a record per image; :func:`~dbnetpp.evaluation.gather.merge_shards` then
+sums the metric's integer counts (``gt_care``, ``det_care``, ``matched``, ``images``) over ranks and
+the metric computes precision / recall / hmean once from the totals, as the ICDAR2015 protocol
+aggregates over the whole set (DB paper's evaluation, after PaddleOCR's DetMetric).  Training
+(``Trainer._evaluate``) stops there; ``tools/eval.py`` also gathers the records for its report.
 
 * every image keeps its identity (dataset index, image path, ``label_file:line``), its
-  detections and its matching, in an :class:`~dbnetpp.evaluation.records.ImageRecord`;
+  detections and its matching, in an :class:`~dbnetpp.metrics.records.ImageRecord`;
 * don't-care GT follows the protocol from the transcriptions when the batch carries
   ``texts`` (official: ``###`` only; paddleocr: ``###`` and ``*``), else ``ignore_tags``
   (:func:`dbnetpp.metrics.samples.gt_dont_care`);
@@ -32,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -42,9 +43,10 @@ from ..data.loader import SKIPPED_KEY, num_samples
 from ..data.transforms.det_label_encode import DetLabelEncode
 from ..dist import unwrap
 from ..errors import DataError
-from ..metrics.icdar_eval import Sample, check_protocol, evaluate_samples
+from ..metrics.det_metric import DetMetric, ImageInput
+from ..metrics.icdar_eval import Sample
+from ..metrics.records import ImageRecord
 from ..metrics.samples import gt_dont_care, polygons, to_numpy
-from .records import ImageRecord
 
 
 class EvaluationInterrupted(Exception):
@@ -54,14 +56,18 @@ class EvaluationInterrupted(Exception):
 
 @dataclass
 class ShardResult:
-    """What one rank evaluated."""
+    """What one rank evaluated: the metric holding its records, and what could not be scored."""
 
-    records: List[ImageRecord] = field(default_factory=list)
+    metric: DetMetric
     unscored: List[Dict[str, str]] = field(default_factory=list)  # {"label", "reason"}
     seconds_model: float = 0.0  # forward + post-process
     seconds_total: float = 0.0  # the whole pass, loading included
     batches: int = 0
     stopped: bool = False  # should_stop ended the pass early: the records are incomplete
+
+    @property
+    def records(self) -> List[ImageRecord]:
+        return self.metric.records
 
     @property
     def images_per_second(self) -> float:
@@ -112,11 +118,12 @@ def _failed_indices(indices: Sequence[int], skipped: Sequence[str], dataset) -> 
     return out
 
 
-def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str = "official", *,
+def evaluate_shard(model: paddle.nn.Layer, loader, post_process, metric: DetMetric, *,
                    progress: Optional[Callable[[int], Any]] = None,
                    autocast: Optional[Callable[[], ContextManager]] = None,
                    should_stop: Optional[Callable[[], bool]] = None) -> ShardResult:
-    """Run this rank's shard of ``loader`` through ``model`` and ``post_process``; score each image.
+    """Run this rank's shard of ``loader`` through ``model`` and ``post_process``; ``metric`` (reset first)
+    scores each image with its protocol and keeps the records.
 
     ``loader`` is a :func:`dbnetpp.data.build_dataloader` Eval loader: its ``batch_sampler``
     yields the ``(epoch, index)`` lists it loads, its batches hold ``image`` ([N,3,H,W]),
@@ -132,7 +139,6 @@ def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str =
     the flag, so a signal on one rank stops all of them without leaving a rank alone in a
     collective.
     """
-    check_protocol(protocol)
     dataset = loader.dataset
     lookup = LabelLookup(dataset)
     plan = [[int(i) for _, i in chunk] for chunk in loader.batch_sampler]
@@ -140,7 +146,8 @@ def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str =
     was_training = net.training
     net.eval()
     autocast = autocast or contextlib.nullcontext
-    out = ShardResult()
+    metric.reset()
+    out = ShardResult(metric)
     start = time.perf_counter()
     try:
         with paddle.no_grad():
@@ -150,8 +157,8 @@ def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str =
                     break
                 if b >= len(plan):
                     raise RuntimeError("the loader yielded more batches than its batch sampler planned")
-                out.records.extend(_evaluate_batch(net, batch, plan[b], post_process, protocol, lookup, dataset, out,
-                                                   autocast))
+                metric.process(_batch_images(net, batch, plan[b], post_process, metric.protocol, lookup, dataset, out,
+                                             autocast))
                 out.batches += 1
                 if progress is not None:
                     progress(len(plan[b]))
@@ -164,34 +171,22 @@ def evaluate_shard(model: paddle.nn.Layer, loader, post_process, protocol: str =
     return out
 
 
-class _Pending(NamedTuple):
-    index: int
-    image: str
-    label: str
-    sample: Sample
-    scores: List[float]
-    skipped: Optional[str]
-
-
-def _evaluate_batch(net, batch: Mapping[str, Any], indices: List[int], post_process, protocol: str,
-                    lookup: LabelLookup, dataset, out: ShardResult, autocast) -> List[ImageRecord]:
+def _batch_images(net, batch: Mapping[str, Any], indices: List[int], post_process, protocol: str,
+                  lookup: LabelLookup, dataset, out: ShardResult, autocast) -> List[ImageInput]:
+    """The batch's images for the metric, in dataset order: those loaded with their detections, those the
+    loader skipped with their GT from the label line and no detections."""
     failed = _failed_indices(indices, batch.get(SKIPPED_KEY) or [], dataset)
     good = [i for i in indices if i not in failed]
     n = num_samples(batch)
     if n != len(good):
         raise RuntimeError(f"batch holds {n} samples, expected {len(good)} (indices {indices}, skipped {failed})")
-    pending = _loaded(net, batch, good, post_process, protocol, lookup, out, autocast) if good else []
-    pending += _not_loaded(failed, protocol, lookup, dataset, out)
-    pending.sort(key=lambda p: p.index)
-    results = evaluate_samples([p.sample for p in pending], protocol)
-    return [ImageRecord(index=p.index, image=p.image, label=p.label, gt=list(p.sample.gt),
-                        gt_dont_care=list(p.sample.gt_dont_care), det=list(p.sample.det), scores=p.scores,
-                        result=res, skipped=p.skipped)
-            for p, res in zip(pending, results)]
+    images = _loaded(net, batch, good, post_process, protocol, lookup, out, autocast) if good else []
+    images += _not_loaded(failed, protocol, lookup, dataset, out)
+    return sorted(images, key=lambda im: im.index)
 
 
 def _loaded(net, batch, good: List[int], post_process, protocol: str, lookup: LabelLookup,
-            out: ShardResult, autocast) -> List[_Pending]:
+            out: ShardResult, autocast) -> List[ImageInput]:
     """Model + post-process on the batch's samples (dataset indices ``good``, in batch order)."""
     t0 = time.perf_counter()
     image = batch["image"]
@@ -211,13 +206,13 @@ def _loaded(net, batch, good: List[int], post_process, protocol: str, lookup: La
         care = gt_dont_care(texts_b[k] if texts_b is not None else None, batch["ignore_tags"][k], len(gt), protocol,
                             where=f"{entry.file}:{entry.line}: ")
         det = polygons(boxes[k]["points"], dtype=None)  # the post-process' int corners, as detected
-        pending.append(_Pending(idx, entry.path, f"{entry.file}:{entry.line}",
-                                Sample(gt=gt, gt_dont_care=care, det=det), list(boxes[k]["scores"]), None))
+        pending.append(ImageInput(idx, entry.path, f"{entry.file}:{entry.line}",
+                                  Sample(gt=gt, gt_dont_care=care, det=det), list(boxes[k]["scores"]), None))
     return pending
 
 
 def _not_loaded(failed: Dict[int, str], protocol: str, lookup: LabelLookup, dataset,
-                out: ShardResult) -> List[_Pending]:
+                out: ShardResult) -> List[ImageInput]:
     """Samples the loader skipped: GT from the label line, no detections (or unscored without GT)."""
     pending = []
     for idx, reason in failed.items():
@@ -230,5 +225,5 @@ def _not_loaded(failed: Dict[int, str], protocol: str, lookup: LabelLookup, data
             continue
         gt = polygons(polys)
         care = gt_dont_care(texts, None, len(gt), protocol, where=f"{file}:{line}: ")
-        pending.append(_Pending(idx, path, f"{file}:{line}", Sample(gt=gt, gt_dont_care=care, det=[]), [], reason))
+        pending.append(ImageInput(idx, path, f"{file}:{line}", Sample(gt=gt, gt_dont_care=care, det=[]), [], reason))
     return pending

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..metrics.rrc_io import clockwise_error, image_key
-from .records import ImageRecord
+from ..metrics.records import ImageRecord
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 

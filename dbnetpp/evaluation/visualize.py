@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from .records import ImageRecord
+from ..metrics.records import ImageRecord
 
 GT_COLOR = (0, 255, 0)
 DET_COLOR = (0, 0, 255)

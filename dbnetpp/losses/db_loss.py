@@ -14,6 +14,7 @@ from paddle import nn
 
 from ..registry import LOSSES
 from .basic import BalanceLoss, DiceLoss, MaskL1Loss
+from ..values import bounded
 
 __all__ = ["DBLoss", "LABEL_KEYS"]
 
@@ -44,8 +45,10 @@ class DBLoss(nn.Layer):
     def __init__(self, balance_loss: bool = True, main_loss_type: str = "DiceLoss", alpha: float = 5,
                  beta: float = 10, ohem_ratio: float = 3, eps: float = 1e-6, fast_ohem: bool = False):
         super().__init__()
-        self.alpha = alpha
-        self.beta = beta
+        self.alpha = bounded(alpha, "alpha", 0.0)
+        self.beta = bounded(beta, "beta", 0.0)
+        ohem_ratio = bounded(ohem_ratio, "ohem_ratio", 0.0, low_open=True)
+        eps = bounded(eps, "eps", 0.0, low_open=True)
         self.bce_loss = BalanceLoss(balance_loss=balance_loss, main_loss_type=main_loss_type,
                                     negative_ratio=ohem_ratio, eps=eps, fast_ohem=fast_ohem)
         self.l1_loss = MaskL1Loss(eps=eps)

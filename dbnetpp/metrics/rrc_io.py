@@ -27,13 +27,15 @@ import math
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..data.icdar_gt import check_coordinate, decode_text, parse_gt_text
-from ..errors import DataError
+from ..data.label_file import DuplicateKeyError, loads_label_json
+from ..errors import DataError, quote
 from .icdar_eval import check_protocol
 from .samples import dont_care_text
 
@@ -44,6 +46,13 @@ _INT = r"\s*(-?[0-9]+)\s*"
 _OFFICIAL_DET_LINE = re.compile(r"^" + ",".join([_INT] * 8) + r"$")
 _QUOTED = re.compile(r'^\s*"(.*)"\s*$')
 _IMAGE_KEY = re.compile(r"(?:gt_|res_)?img_([0-9]+)(?:\.[A-Za-z0-9]+)?")
+
+# Bounds of what a submission or GT file may hold (ICDAR2015 test: 500 files of at most a few KB): a small zip
+# can decompress to gigabytes, or to millions of lines that take minutes to parse.
+MAX_ENTRY_BYTES = 8 << 20
+MAX_TOTAL_BYTES = 256 << 20
+MAX_LINES_PER_ENTRY = 100_000
+MAX_IMAGE_NUMBER_DIGITS = 9
 
 MSG_FORMAT = "Format incorrect. Should be: x1,y1,x2,y2,x3,y3,x4,y4"
 MSG_CLOCKWISE = ("Points are not clockwise. The coordinates of bounding quadrilaterals have to be given in "
@@ -83,7 +92,7 @@ def clockwise_error(points: np.ndarray) -> bool:
 
 
 def _line_error(key: str, line: str, error: str, file: str, lineno: int) -> DataError:
-    return DataError(f"Line in sample not valid. Sample: {key} Line: {line} Error: {error}", file, lineno)
+    return DataError(f"Line in sample not valid. Sample: {key} Line: {quote(line)} Error: {error}", file, lineno)
 
 
 # --------------------------------------------------------------------------- containers
@@ -101,39 +110,71 @@ def _list_entries(path: str, pattern: re.Pattern) -> List[Tuple[str, str, bytes]
     """
     entries = []
     seen: Dict[int, str] = {}
+    total = [0]
 
     def add(name: str, display: str, read, kind: str):
         m = pattern.fullmatch(name)
         if m is None:  # the RRC tool's wording for zips
-            raise DataError(f"{kind} entry not valid: {name} (every file must be named {_expected(pattern)})", path)
+            raise DataError(f"{kind} entry not valid: {quote(name)} (every file must be named "
+                            f"{_expected(pattern)})", path)
+        if len(m.group(1)) > MAX_IMAGE_NUMBER_DIGITS:
+            raise DataError(f"{kind} entry not valid: {quote(name)} (an image number of {len(m.group(1))} digits; "
+                            f"at most {MAX_IMAGE_NUMBER_DIGITS})", path)
         number = int(m.group(1))
         if number in seen:
             raise DataError(f"entries {seen[number]!r} and {name!r} are both for image {number}", path)
         seen[number] = name
-        entries.append((m.group(1), display, read()))
+        raw = read()
+        if len(raw) > MAX_ENTRY_BYTES:
+            raise DataError(f"more than {MAX_ENTRY_BYTES >> 20} MB (not a detection or GT file of one image)", display)
+        total[0] += len(raw)
+        if total[0] > MAX_TOTAL_BYTES:
+            raise DataError(f"the entries hold more than {MAX_TOTAL_BYTES >> 20} MB in all (ICDAR2015's test set: "
+                            f"about 1 MB)", path)
+        if raw.count(b"\n") >= MAX_LINES_PER_ENTRY:
+            raise DataError(f"more than {MAX_LINES_PER_ENTRY} lines (boxes) for one image", display)
+        entries.append((m.group(1), display, raw))
 
     if zipfile.is_zipfile(path):
         try:
             archive = zipfile.ZipFile(path, mode="r", allowZip64=True)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
             raise DataError(f"Error loading the ZIP archive. ({exc})", path) from None
         with archive:
             for name in archive.namelist():
                 if name.endswith("/"):
                     continue
-                add(name, f"{path}/{name}", lambda n=name: archive.read(n), "ZIP")
+                add(name, f"{path}/{name}", lambda n=name: _read_zip_entry(archive, n, path), "ZIP")
         return entries
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
         if os.path.isdir(full):
-            raise DataError(f"entry not valid: {name!r} is a folder (every entry must be a file named "
+            raise DataError(f"entry not valid: {quote(name)!r} is a folder (every entry must be a file named "
                             f"{_expected(pattern)})", path)
 
         def read(f=full):
             with open(f, "rb") as fh:
-                return fh.read()
+                return fh.read(MAX_ENTRY_BYTES + 1)
         add(name, full, read, "folder")
     return entries
+
+
+def _read_zip_entry(archive: zipfile.ZipFile, name: str, path: str) -> bytes:
+    """At most ``MAX_ENTRY_BYTES + 1`` decompressed bytes of one entry; every way a damaged or unusual zip
+    entry fails (bad CRC, unknown compression, encryption, truncated data) is a :class:`DataError`."""
+    try:
+        with archive.open(name) as fh:
+            raw = fh.read(MAX_ENTRY_BYTES + 1)
+            if len(raw) <= MAX_ENTRY_BYTES:
+                fh.read(1)  # the CRC is checked when the entry's end is read
+            return raw
+    except RuntimeError as exc:  # encrypted entries: "File ... is encrypted, password required"
+        raise DataError(f"cannot read this ZIP entry: {exc} (submit an unencrypted zip)", f"{path}/{name}") from None
+    except NotImplementedError as exc:
+        raise DataError(f"cannot read this ZIP entry: {exc} (use the deflate or store methods)",
+                        f"{path}/{name}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise DataError(f"cannot read this ZIP entry, the archive is damaged: {exc}", f"{path}/{name}") from None
 
 
 def _gt_named(path: str) -> bool:
@@ -169,9 +210,11 @@ def _label_lines(path: str):
             raise DataError(f"image {img.strip()!r} (sample {key}) already listed on line {seen[key]}", path, lineno)
         seen[key] = lineno
         try:
-            boxes = json.loads(payload)
+            boxes = loads_label_json(payload)
         except json.JSONDecodeError as exc:
             raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno + len(img) + 1})", path, lineno) from None
+        except DuplicateKeyError as exc:
+            raise DataError(str(exc), path, lineno) from None
         if not isinstance(boxes, list):
             raise DataError("the JSON part must be a list of boxes", path, lineno)
         yield lineno, key, boxes
@@ -260,15 +303,15 @@ def _parse_det_line(line: str, key: str, file: str, lineno: int, protocol: str):
     parts = [p.strip() for p in line.split(",")]
     if len(parts) not in (8, 9):
         raise DataError(f"expected 8 coordinates and an optional confidence, got {len(parts)} "
-                        f"comma-separated value(s): {line!r}", file, lineno)
+                        f"comma-separated value(s): {quote(line)!r}", file, lineno)
     values = []
     for i, p in enumerate(parts):
         try:
             v = float(p)
         except ValueError:
-            raise DataError(f"value {i + 1} is not a number: {p!r}", file, lineno) from None
+            raise DataError(f"value {i + 1} is not a number: {quote(p)!r}", file, lineno) from None
         if not math.isfinite(v):
-            raise DataError(f"value {i + 1} is not finite: {p!r}", file, lineno)
+            raise DataError(f"value {i + 1} is not finite: {quote(p)!r}", file, lineno)
         if i < 8:
             check_coordinate(v, f"value {i + 1}", file, lineno)
         values.append(v)

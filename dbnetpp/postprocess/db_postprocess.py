@@ -16,6 +16,7 @@ from typing import Dict, List, Mapping
 import cv2
 import numpy as np
 
+from ..values import bounded
 from ..registry import POSTPROCESSES
 from . import box_ops
 
@@ -53,16 +54,12 @@ class DBPostProcess:
             raise ValueError(f"score_mode must be 'fast' or 'slow', got {score_mode!r}")
         if box_type not in ("quad", "poly"):
             raise ValueError(f"box_type must be 'quad' or 'poly', got {box_type!r}")
-        if not 0.0 <= float(thresh) <= 1.0:
-            raise ValueError(f"thresh must be in [0, 1], got {thresh!r}")
-        if int(max_candidates) < 1:
-            raise ValueError(f"max_candidates must be >= 1, got {max_candidates!r}")
-        if float(unclip_ratio) <= 0:
-            raise ValueError(f"unclip_ratio must be > 0, got {unclip_ratio!r}")
-        self.thresh = float(thresh)
-        self.box_thresh = float(box_thresh)
-        self.max_candidates = int(max_candidates)
-        self.unclip_ratio = float(unclip_ratio)
+        if isinstance(max_candidates, bool) or not isinstance(max_candidates, int) or max_candidates < 1:
+            raise ValueError(f"max_candidates must be an integer >= 1, got {max_candidates!r}")
+        self.thresh = bounded(thresh, "thresh", 0.0, 1.0)
+        self.box_thresh = bounded(box_thresh, "box_thresh", 0.0, 1.0)
+        self.max_candidates = max_candidates
+        self.unclip_ratio = bounded(unclip_ratio, "unclip_ratio", 0.0, low_open=True)
         self.use_dilation = bool(use_dilation)
         self.score_mode = score_mode
         self.box_type = box_type

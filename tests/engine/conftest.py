@@ -8,56 +8,30 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import cv2
-import numpy as np
 import pytest
 
-from testutil import last_line_json
+from testutil import last_line_json, load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_CONFIG = ROOT / "tests" / "fixtures" / "configs" / "tiny_det.yml"  # shared with tests/reliability
+CORPUS_SCRIPT = ROOT / "tests" / "fixtures" / "bad_inputs" / "make_corpus.py"
 # what the engine tests train with on top of it (before a test's own overrides, which win)
 ENGINE_OVERRIDES = ("Global.save_epoch_step=1", "Global.eval_batch_step=[2,3]", "Global.eval_at_end=true",
                     "Global.seed=7", "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[96,96]",
                     "Eval.loader.batch_size_per_card=1")
 
 
-def _draw_image(rng: np.random.Generator, h: int, w: int):
-    """Noisy background with 1-3 dark, striped, text-like rectangles; returns image and quads."""
-    img = rng.integers(150, 230, size=(h, w, 3), dtype=np.uint8)
-    quads = []
-    for _ in range(int(rng.integers(1, 4))):
-        bw, bh = int(rng.integers(w // 3, w * 2 // 3)), int(rng.integers(10, max(11, h // 4)))
-        x0, y0 = int(rng.integers(2, w - bw - 2)), int(rng.integers(2, h - bh - 2))
-        if any(not (x0 + bw < q[0][0] or q[1][0] < x0 or y0 + bh < q[0][1] or q[2][1] < y0) for q in quads):
-            continue  # keep boxes disjoint
-        color = tuple(int(c) for c in rng.integers(0, 60, 3))
-        cv2.rectangle(img, (x0, y0), (x0 + bw, y0 + bh), color, -1)
-        for sx in range(x0 + 3, x0 + bw - 2, 6):  # "letters"
-            cv2.line(img, (sx, y0 + 2), (sx, y0 + bh - 2), (255, 255, 255), 1)
-        quads.append([[x0, y0], [x0 + bw, y0], [x0 + bw, y0 + bh], [x0, y0 + bh]])
-    return img, quads
-
-
 def make_tiny_dataset(root: Path, n_train: int = 8, n_test: int = 4, seed: int = 0) -> Path:
-    """``root/{train,test}.txt`` (PaddleOCR label files) and ``root/imgs/*.png`` (64..128 px)."""
-    rng = np.random.default_rng(seed)
-    (root / "imgs").mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        lines = []
-        for i in range(n):
-            h, w = int(rng.integers(64, 129)), int(rng.integers(64, 129))
-            img, quads = _draw_image(rng, h, w)
-            name = f"imgs/{split}_{i}.png"
-            cv2.imwrite(str(root / name), img)
-            label = [{"transcription": f"w{j}", "points": q} for j, q in enumerate(quads)]
-            lines.append(f"{name}\t{json.dumps(label)}")
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return root
+    """``root/{train,test}.txt`` (PaddleOCR label files) and ``root/imgs/*.png`` (64..128 px): the clean
+    dataset of the bad-input corpus (``tests/fixtures/bad_inputs/make_corpus.py``)."""
+    corpus = load_module("bad_inputs_make_corpus", CORPUS_SCRIPT)
+    return corpus.write_clean_dataset(root, n_train=n_train, n_test=n_test, seed=seed)
 
 
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory) -> Path:
+def engine_data(tmp_path_factory) -> Path:
+    """8 training + 4 test images with PaddleOCR label files (``tiny_data`` of tests/conftest.py is another
+    set: ICDAR2015-prepared synthetic scenes)."""
     return make_tiny_dataset(tmp_path_factory.mktemp("engine_data"))
 
 

@@ -107,11 +107,11 @@ def _weights(trainer):
     return {k: v.numpy().copy() for k, v in unwrap(trainer.model).state_dict().items()}
 
 
-def test_trainer_reports_scaler_skips_and_keeps_training(cli, tiny_data, tmp_path, scaler_on_cpu):
+def test_trainer_reports_scaler_skips_and_keeps_training(cli, engine_data, tmp_path, scaler_on_cpu):
     """A loss scale of 3e38 overflows every float32 gradient: with dynamic scaling the steps are skipped,
     logged and counted, but do not count as faults (max_bad_steps=2 < 4 steps)."""
     out = tmp_path / "out"
-    trainer = _amp_trainer(cli, tiny_data, out, scaler_on_cpu, scale_loss=3e38, use_dynamic_loss_scaling=True)
+    trainer = _amp_trainer(cli, engine_data, out, scaler_on_cpu, scale_loss=3e38, use_dynamic_loss_scaling=True)
     before = _weights(trainer)
     summary = trainer.train()
     assert summary["steps"] == 4 and summary["amp_skipped_steps"] == 4 and summary["skipped_steps"] == 0
@@ -125,9 +125,9 @@ def test_trainer_reports_scaler_skips_and_keeps_training(cli, tiny_data, tmp_pat
     assert "4 skipped by the AMP loss scaler" in log
 
 
-def test_trainer_stops_on_overflows_with_static_scaling(cli, tiny_data, tmp_path, scaler_on_cpu):
+def test_trainer_stops_on_overflows_with_static_scaling(cli, engine_data, tmp_path, scaler_on_cpu):
     out = tmp_path / "out"
-    trainer = _amp_trainer(cli, tiny_data, out, scaler_on_cpu, scale_loss=3e38, use_dynamic_loss_scaling=False)
+    trainer = _amp_trainer(cli, engine_data, out, scaler_on_cpu, scale_loss=3e38, use_dynamic_loss_scaling=False)
     before = _weights(trainer)
     with pytest.raises(NonFiniteLossError, match="2 consecutive non-finite losses or gradients"):
         trainer.train()

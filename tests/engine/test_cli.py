@@ -28,18 +28,18 @@ def _tool(cli, name):
     ("Global.seed=-1", "'Global.seed'"),
     ("Architecture.Neck.out_channels=-5", "'Architecture.Neck"),  # found while building: file still named
 ])
-def test_invalid_config_fails_before_anything_starts(cli, tiny_data, tmp_path, capsys, override, needle):
+def test_invalid_config_fails_before_anything_starts(cli, engine_data, tmp_path, capsys, override, needle):
     out = tmp_path / "out"
-    rc = _tool(cli, "train").main(["-c", str(cli.config), "-o", *cli.overrides(tiny_data, out), "-o", override])
+    rc = _tool(cli, "train").main(["-c", str(cli.config), "-o", *cli.overrides(engine_data, out), "-o", override])
     err = capsys.readouterr().err
     assert rc == 2
     assert needle in err and str(cli.config) in err
     assert not out.exists()  # nothing was created
 
 
-def test_max_steps_json_summary_and_plot_tool(cli, tiny_data, tmp_path, capsys):
+def test_max_steps_json_summary_and_plot_tool(cli, engine_data, tmp_path, capsys):
     out = tmp_path / "out"
-    r = cli.run(cli.overrides(tiny_data, out, "Global.max_steps=3", "Global.print_batch_step=2"))
+    r = cli.run(cli.overrides(engine_data, out, "Global.max_steps=3", "Global.print_batch_step=2"))
     assert r.returncode == 0, r.stderr[-3000:]
     summary = cli.last_json(r.stdout)  # the very last stdout line
     assert summary["steps"] == 3 and summary["epochs"] == 0
@@ -62,9 +62,9 @@ def test_max_steps_json_summary_and_plot_tool(cli, tiny_data, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def test_amp_is_ignored_loudly_on_cpu(cli, tiny_data, tmp_path):
+def test_amp_is_ignored_loudly_on_cpu(cli, engine_data, tmp_path):
     out = tmp_path / "out"
-    cfg = load_config(str(cli.config), cli.overrides(tiny_data, out, "Global.use_amp=true", "Global.max_steps=1",
+    cfg = load_config(str(cli.config), cli.overrides(engine_data, out, "Global.use_amp=true", "Global.max_steps=1",
                                                      "Global.eval_at_end=false", "Global.scale_loss=1024.0"))
     trainer = Trainer(cfg)
     assert trainer.amp.enabled is False and trainer.amp.scaler is None
@@ -73,16 +73,16 @@ def test_amp_is_ignored_loudly_on_cpu(cli, tiny_data, tmp_path):
     assert log.count("mixed precision is IGNORED") == 1 and "AMP off" in log
 
 
-def test_unwritable_output_folder_is_a_config_error(cli, tiny_data, tmp_path, capsys):
+def test_unwritable_output_folder_is_a_config_error(cli, engine_data, tmp_path, capsys):
     rc = _tool(cli, "train").main(["-c", str(cli.config), "-o",
-                                   *cli.overrides(tiny_data, tiny_data / "train.txt")])  # a file, not a folder
+                                   *cli.overrides(engine_data, engine_data / "train.txt")])  # a file, not a folder
     err = capsys.readouterr().err
-    assert rc == 2 and "'Global.save_model_dir'" in err and "cannot write the output folder" in err
+    assert rc == 2 and "'Global.save_model_dir'" in err and f"{engine_data / 'train.txt'} is a file" in err
 
 
-def test_nothing_loadable_under_skip_policy_is_a_data_error(cli, tiny_data, tmp_path, capsys):
+def test_nothing_loadable_under_skip_policy_is_a_data_error(cli, engine_data, tmp_path, capsys):
     out = tmp_path / "out"
-    overrides = cli.overrides(tiny_data, out, "Global.bad_sample_policy=skip", "Global.max_steps=3")
+    overrides = cli.overrides(engine_data, out, "Global.bad_sample_policy=skip", "Global.max_steps=3")
     overrides[0] = f"Train.dataset.data_dir={tmp_path / 'wrong_dir'}"
     rc = _tool(cli, "train").main(["-c", str(cli.config), "-o", *overrides])
     err = capsys.readouterr().err

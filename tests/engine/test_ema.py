@@ -79,7 +79,7 @@ def test_state_round_trip_and_a_state_that_does_not_fit():
         WeightAverage(model, 0.9, kind="cosine")
 
 
-def test_training_with_ema_keeps_the_average_as_best_and_resumes_it(cli, tiny_data, tmp_path):
+def test_training_with_ema_keeps_the_average_as_best_and_resumes_it(cli, engine_data, tmp_path):
     """3 steps evaluated at step 3: best_accuracy is the average (== latest's .states average), latest the
     trained weights; 3 + 3 steps resumed from latest give the average of 6 straight steps."""
     from dbnetpp.config import load_config
@@ -87,7 +87,7 @@ def test_training_with_ema_keeps_the_average_as_best_and_resumes_it(cli, tiny_da
 
     def run(out, *extra):
         cfg = load_config(str(cli.config), cli.overrides(
-            tiny_data, out, "Global.use_ema=true", "Global.ema_decay=0.9", "Global.eval_at_end=false",
+            engine_data, out, "Global.use_ema=true", "Global.ema_decay=0.9", "Global.eval_at_end=false",
             "Global.deterministic=true", "Global.eval_batch_step=[0,3]", *extra))
         return Trainer(cfg).train()
 

@@ -8,11 +8,12 @@ from dbnetpp.config import load_config
 from dbnetpp.engine.guard import StopFlag
 from dbnetpp.engine.trainer import Trainer
 from dbnetpp.evaluation import evaluate_shard, merge_shards
+from dbnetpp.metrics import DetMetric
 
 
-def test_training_evaluation_is_the_shard_evaluation(cli, tiny_data, tmp_path, monkeypatch):
+def test_training_evaluation_is_the_shard_evaluation(cli, engine_data, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    cfg = load_config(str(cli.config), cli.overrides(tiny_data, out, "Metric.protocol=paddleocr",
+    cfg = load_config(str(cli.config), cli.overrides(engine_data, out, "Metric.protocol=paddleocr",
                                                      "Metric.main_indicator=recall", "PostProcess.box_thresh=0.1"))
     trainer = Trainer(cfg)
     assert trainer.main_indicator == "recall"
@@ -26,12 +27,13 @@ def test_training_evaluation_is_the_shard_evaluation(cli, tiny_data, tmp_path, m
     trainer.model.train()
     cur = trainer._evaluate(1, StopFlag())
     assert trainer.model.training  # mode restored
-    (protocol, kwargs), = calls
-    assert protocol == "paddleocr" and kwargs["autocast"] == trainer.amp.autocast
+    (metric, kwargs), = calls
+    assert metric is trainer.metric and metric.protocol == "paddleocr" and kwargs["autocast"] == trainer.amp.autocast
     assert list(cur) == ["precision", "recall", "hmean", "gt_care", "det_care", "matched", "images", "fps"]
     assert cur["images"] == 4 and cur["gt_care"] > 0 and cur["fps"] > 0
 
-    reference = merge_shards(evaluate_shard(trainer.model, trainer.eval_loader, trainer.post_process, "paddleocr"))
+    reference = merge_shards(evaluate_shard(trainer.model, trainer.eval_loader, trainer.post_process,
+                                            DetMetric(protocol="paddleocr")))
     assert {k: cur[k] for k in reference.counts} == reference.counts
     assert {k: cur[k] for k in reference.metrics} == reference.metrics
     assert trainer.state.best["recall"] == cur["recall"] and trainer.state.best["best_epoch"] == 1

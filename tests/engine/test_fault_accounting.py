@@ -1,4 +1,4 @@
-"""Fault accounting (:mod:`dbnetpp.engine.faults`) without training: step outcomes fed to a
+"""Fault accounting (:mod:`dbnetpp.engine.guard`) without training: step outcomes fed to a
 :class:`Faults`, counts, log lines, ``metrics.jsonl`` events, and when it raises."""
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import json
 import pytest
 
 from dbnetpp.engine.amp import AmpOverflow
-from dbnetpp.engine.faults import Faults, StepKind, StepOutcome, non_finite_input
-from dbnetpp.engine.guard import NonFiniteLossError
+from dbnetpp.engine.guard import Faults, NonFiniteLossError, StepKind, StepOutcome, non_finite_input
 from dbnetpp.engine.logger import MetricsWriter
 from dbnetpp.errors import DataError
 

@@ -37,9 +37,9 @@ def _state(trainer):
     return {k: v.numpy().copy() for k, v in unwrap(trainer.model).state_dict().items()}
 
 
-def test_poisoned_sample_is_skipped_and_reported(cli, tiny_data, tmp_path):
+def test_poisoned_sample_is_skipped_and_reported(cli, engine_data, tmp_path):
     out = tmp_path / "out"
-    trainer = _trainer(cli, tiny_data, out, ["train_3.png"])
+    trainer = _trainer(cli, engine_data, out, ["train_3.png"])
     summary = trainer.train()
     assert summary["steps"] == 4  # 8 images, batch 2: the bad step still counts
     events = cli.events(out / "metrics.jsonl")
@@ -57,9 +57,9 @@ def test_poisoned_sample_is_skipped_and_reported(cli, tiny_data, tmp_path):
     assert all(np.isfinite(v).all() for v in _state(trainer).values())
 
 
-def test_consecutive_bad_steps_stop_with_weights_and_bn_stats_untouched(cli, tiny_data, tmp_path):
+def test_consecutive_bad_steps_stop_with_weights_and_bn_stats_untouched(cli, engine_data, tmp_path):
     out = tmp_path / "out"
-    trainer = _trainer(cli, tiny_data, out, ["*"], "Global.max_bad_steps=3")
+    trainer = _trainer(cli, engine_data, out, ["*"], "Global.max_bad_steps=3")
     before = _state(trainer)
     with pytest.raises(NonFiniteLossError) as exc:
         trainer.train()

@@ -21,10 +21,10 @@ def _trainer(cli, data, out, *extra):
     return Trainer(load_config(str(cli.config), cli.overrides(data, out, *extra)))
 
 
-def test_full_and_backbone_only_pretrained_weights(cli, tiny_data, tmp_path):
+def test_full_and_backbone_only_pretrained_weights(cli, engine_data, tmp_path):
     cfg = load_config(str(cli.config))
     full = _weights_file(cfg, tmp_path / "full", seed=123)
-    trainer = _trainer(cli, tiny_data, tmp_path / "a", f"Global.pretrained_model={tmp_path / 'full'}",
+    trainer = _trainer(cli, engine_data, tmp_path / "a", f"Global.pretrained_model={tmp_path / 'full'}",
                        "Global.max_steps=1", "Global.eval_at_end=false")
     got = {k: v.numpy() for k, v in unwrap(trainer.model).state_dict().items()}
     assert got.keys() == full.keys()
@@ -35,7 +35,7 @@ def test_full_and_backbone_only_pretrained_weights(cli, tiny_data, tmp_path):
     assert trainer.train()["steps"] == 1
 
     bb = _weights_file(cfg, tmp_path / "bb", seed=321, backbone_only=True)
-    trainer = _trainer(cli, tiny_data, tmp_path / "b", f"Global.pretrained_model={tmp_path / 'bb'}.pdparams")
+    trainer = _trainer(cli, engine_data, tmp_path / "b", f"Global.pretrained_model={tmp_path / 'bb'}.pdparams")
     got = {k: v.numpy() for k, v in unwrap(trainer.model).state_dict().items()}
     for k, v in bb.items():
         np.testing.assert_array_equal(got[f"backbone.{k}"], v, err_msg=k)
@@ -45,13 +45,13 @@ def test_full_and_backbone_only_pretrained_weights(cli, tiny_data, tmp_path):
     assert "backbone-only" in log and f"loaded {len(bb)} of {len(full)} model entries" in log
 
 
-def test_checkpoints_take_precedence_over_pretrained(cli, tiny_data, tmp_path):
+def test_checkpoints_take_precedence_over_pretrained(cli, engine_data, tmp_path):
     cfg = load_config(str(cli.config))
     _weights_file(cfg, tmp_path / "pre", seed=5)
-    first = _trainer(cli, tiny_data, tmp_path / "run", "Global.max_steps=2", "Global.eval_at_end=false")
+    first = _trainer(cli, engine_data, tmp_path / "run", "Global.max_steps=2", "Global.eval_at_end=false")
     first.train()
     saved = paddle.load(str(tmp_path / "run" / "latest.pdparams"))
-    second = _trainer(cli, tiny_data, tmp_path / "run2", f"Global.pretrained_model={tmp_path / 'pre'}",
+    second = _trainer(cli, engine_data, tmp_path / "run2", f"Global.pretrained_model={tmp_path / 'pre'}",
                       f"Global.checkpoints={tmp_path / 'run' / 'latest'}")
     got = unwrap(second.model).state_dict()
     for k, v in saved.items():

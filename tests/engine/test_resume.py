@@ -42,15 +42,15 @@ def _load(prefix):
     return paddle.load(f"{prefix}.pdparams"), paddle.load(f"{prefix}.pdopt")
 
 
-def test_sigterm_then_resume_equals_uninterrupted_run(cli, tiny_data, tmp_path):
+def test_sigterm_then_resume_equals_uninterrupted_run(cli, engine_data, tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
-    r = cli.run(_common(cli, tiny_data, full))
+    r = cli.run(_common(cli, engine_data, full))
     assert r.returncode == 0, r.stderr[-3000:]
     assert cli.last_json(r.stdout)["steps"] == STEPS
 
     # with a data-loader worker process (the uninterrupted run has none: results do not depend on it)
     workers = "Train.loader.num_workers=1"
-    rc, out = _interrupt_after(cli, _common(cli, tiny_data, cut, workers), step=6)
+    rc, out = _interrupt_after(cli, _common(cli, engine_data, cut, workers), step=6)
     assert rc == 128 + signal.SIGTERM, out[-3000:]
     assert "SIGTERM received" in out and "training stopped by SIGTERM" in out
     with open(cut / "latest.states", "rb") as f:
@@ -61,7 +61,7 @@ def test_sigterm_then_resume_equals_uninterrupted_run(cli, tiny_data, tmp_path):
     events = cli.events(cut / "metrics.jsonl")
     assert events[-1]["event"] == "stop" and events[-1]["signal"] == signal.SIGTERM
 
-    r = cli.run(_common(cli, tiny_data, cut, workers, f"Global.checkpoints={cut / 'latest'}"))
+    r = cli.run(_common(cli, engine_data, cut, workers, f"Global.checkpoints={cut / 'latest'}"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"resumed from {cut / 'latest'}: global step {stopped}" in r.stdout
     summary = cli.last_json(r.stdout)
@@ -81,24 +81,24 @@ def test_sigterm_then_resume_equals_uninterrupted_run(cli, tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["missing", "corrupt"])
-def test_bad_checkpoint_path_fails_before_training(cli, tiny_data, tmp_path, bad):
+def test_bad_checkpoint_path_fails_before_training(cli, engine_data, tmp_path, bad):
     out = tmp_path / "out"
     ckpt = tmp_path / "ck"
     if bad == "corrupt":
         (tmp_path / "ck.pdparams").write_bytes(b"not a checkpoint")
-    r = cli.run(cli.overrides(tiny_data, out, f"Global.checkpoints={ckpt}"))
+    r = cli.run(cli.overrides(engine_data, out, f"Global.checkpoints={ckpt}"))
     assert r.returncode == (2 if bad == "missing" else 1), r.stderr
     assert str(ckpt) in r.stderr
     assert "global_step: 1," not in r.stdout
 
 
-def test_resume_in_the_same_process_restores_optimizer_moments(cli, tiny_data, tmp_path):
+def test_resume_in_the_same_process_restores_optimizer_moments(cli, engine_data, tmp_path):
     """Several trainers in one process (parameter names would otherwise shift): resume == straight run."""
     from dbnetpp.config import load_config
     from dbnetpp.engine.trainer import Trainer
 
     def run(out, *extra):
-        cfg = load_config(str(cli.config), cli.overrides(tiny_data, out, "Global.eval_at_end=false",
+        cfg = load_config(str(cli.config), cli.overrides(engine_data, out, "Global.eval_at_end=false",
                                                          "Global.deterministic=true", *extra))
         return Trainer(cfg).train()
 
@@ -118,7 +118,7 @@ def test_resume_in_the_same_process_restores_optimizer_moments(cli, tiny_data, t
     assert moments and all(np.array_equal(np.asarray(oa[k]), np.asarray(ob[k])) for k in moments)
 
 
-def test_resume_from_paddleocr_latest_recovers_the_position(cli, tiny_data, tmp_path):
+def test_resume_from_paddleocr_latest_recovers_the_position(cli, engine_data, tmp_path):
     """PaddleOCR release/2.5 writes ``.states`` for best_accuracy only: its ``latest`` (what its docs resume
     from) is ``.pdparams`` + ``.pdopt``.  The position comes from the learning-rate schedule's step count in
     ``.pdopt``, said in one line; since augmentation and sample order are seeded per (seed, epoch, sample),
@@ -127,7 +127,7 @@ def test_resume_from_paddleocr_latest_recovers_the_position(cli, tiny_data, tmp_
     from dbnetpp.engine.trainer import Trainer
 
     def run(out, *extra):
-        cfg = load_config(str(cli.config), cli.overrides(tiny_data, out, "Global.eval_at_end=false",
+        cfg = load_config(str(cli.config), cli.overrides(engine_data, out, "Global.eval_at_end=false",
                                                          "Global.deterministic=true", "Global.epoch_num=4", *extra))
         return Trainer(cfg).train()
 

@@ -18,9 +18,9 @@ def _train_losses(cli, data, out, *extra, nproc=1, logs=None):
     return [e["loss"] for e in events if e["event"] == "train"], [e for e in events if e["event"] == "eval"], text
 
 
-def test_to_static_matches_eager_losses_and_its_checkpoint_loads_eagerly(cli, tiny_data, tmp_path):
-    eager, eager_evals, _ = _train_losses(cli, tiny_data, tmp_path / "eager")
-    static, static_evals, text = _train_losses(cli, tiny_data, tmp_path / "static", "Global.to_static=true")
+def test_to_static_matches_eager_losses_and_its_checkpoint_loads_eagerly(cli, engine_data, tmp_path):
+    eager, eager_evals, _ = _train_losses(cli, engine_data, tmp_path / "eager")
+    static, static_evals, text = _train_losses(cli, engine_data, tmp_path / "static", "Global.to_static=true")
     assert "Global.to_static: the model runs as a static graph" in text
     assert len(static) == len(eager) == 3 and all(math.isfinite(v) for v in static)
     # the same computation: the first loss (same start, same batch) agrees to float rounding, later ones closely
@@ -29,7 +29,7 @@ def test_to_static_matches_eager_losses_and_its_checkpoint_loads_eagerly(cli, ti
     assert len(static_evals) == 1
     # the checkpoint is an ordinary one: tools/eval.py (eager) scores it as the trainer's evaluation did
     r = subprocess.run([sys.executable, ROOT_EVAL, "-c", str(cli.config), "-o",
-                        *cli.overrides(tiny_data, tmp_path / "eval_out"),
+                        *cli.overrides(engine_data, tmp_path / "eval_out"),
                         f"Global.checkpoints={tmp_path / 'static' / 'latest'}"],
                        cwd=str(cli.config.parents[3]), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -37,8 +37,8 @@ def test_to_static_matches_eager_losses_and_its_checkpoint_loads_eagerly(cli, ti
     assert abs(res["hmean"] - static_evals[0]["hmean"]) < 1e-9
 
 
-def test_to_static_on_two_gloo_processes(cli, tiny_data, tmp_path):
-    losses, evals, text = _train_losses(cli, tiny_data, tmp_path / "out", "Global.to_static=true",
+def test_to_static_on_two_gloo_processes(cli, engine_data, tmp_path):
+    losses, evals, text = _train_losses(cli, engine_data, tmp_path / "out", "Global.to_static=true",
                                         "Global.epoch_num=2", nproc=2,
                                         logs=tmp_path / "logs")  # 2 steps per epoch on 2 ranks
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)

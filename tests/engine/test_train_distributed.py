@@ -69,7 +69,7 @@ def test_two_process_cpu_training(cli, tmp_path):
     assert "1 sample(s) skipped" in log and "train.txt:10" in worker0 + worker1
 
 
-def test_sigterm_to_the_launcher_saves_latest_once(cli, tiny_data, tmp_path):
+def test_sigterm_to_the_launcher_saves_latest_once(cli, engine_data, tmp_path):
     """The launcher forwards SIGTERM to both trainers; they agree on the step to stop after, rank 0 saves."""
     import os
     import pickle
@@ -78,7 +78,7 @@ def test_sigterm_to_the_launcher_saves_latest_once(cli, tiny_data, tmp_path):
     import time
 
     out, logs = tmp_path / "out", tmp_path / "launch_logs"
-    cmd = cli.cmd(cli.overrides(tiny_data, out, "Global.epoch_num=200", "Global.eval_batch_step=[0,100000]",
+    cmd = cli.cmd(cli.overrides(engine_data, out, "Global.epoch_num=200", "Global.eval_batch_step=[0,100000]",
                                 "Global.save_epoch_step=1000"), nproc=2, log_dir=logs)
     launcher_log = open(tmp_path / "launcher.txt", "w")
     proc = subprocess.Popen(cmd, cwd=str(cli.config.parents[3]), stdout=launcher_log,

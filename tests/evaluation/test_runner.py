@@ -59,7 +59,7 @@ def test_counts_match_det_metric_with_and_without_gathering(eval_case, eval_case
     reference = _det_metric_counts(model, build_dataloader(cfg, "Eval"), post, "official")
 
     # tools/eval.py: report keys kept, records gathered
-    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval"), post, "official")
+    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval"), post, DetMetric())
     merged = merge_shards(shard)
     assert [r.index for r in merged.records] == list(range(6))
     assert merged.counts == reference
@@ -76,7 +76,7 @@ def test_counts_match_det_metric_with_and_without_gathering(eval_case, eval_case
 
     # training: the config's own Eval keys, counts all-reduced only
     model.train()
-    local = evaluate_shard(model, build_dataloader(cfg, "Eval"), post, "official")
+    local = evaluate_shard(model, build_dataloader(cfg, "Eval"), post, DetMetric())
     assert model.training  # mode restored
     counts_only = merge_shards(local, gather_records=False)
     assert counts_only.counts == reference and counts_only.metrics == merged.metrics
@@ -101,7 +101,7 @@ def test_should_stop_interrupts_the_evaluation(eval_case, eval_case_module, tmp_
         return len(asked) > 2  # checked before each batch: two batches evaluated, the third not
 
     model.train()
-    shard = evaluate_shard(model, build_dataloader(cfg, "Eval"), post, "official", autocast=autocast,
+    shard = evaluate_shard(model, build_dataloader(cfg, "Eval"), post, DetMetric(), autocast=autocast,
                            should_stop=should_stop)
     assert shard.stopped and shard.batches == 2 and [r.index for r in shard.records] == [0, 1]
     assert len(asked) == 3 and len(entered) == 2  # the forward passes ran under autocast
@@ -110,7 +110,7 @@ def test_should_stop_interrupts_the_evaluation(eval_case, eval_case_module, tmp_
         with pytest.raises(EvaluationInterrupted, match="stopped by a signal"):
             merge_shards(shard, gather_records=gather)
 
-    whole = evaluate_shard(model, build_dataloader(cfg, "Eval"), post, "official", should_stop=lambda: False)
+    whole = evaluate_shard(model, build_dataloader(cfg, "Eval"), post, DetMetric(), should_stop=lambda: False)
     assert not whole.stopped and whole.batches == 6
 
 
@@ -121,6 +121,7 @@ TWO_RANKS = textwrap.dedent("""
     from dbnetpp.config import load_config
     from dbnetpp.data import build_dataloader
     from dbnetpp.evaluation import EvaluationInterrupted, evaluate_shard, merge_shards
+    from dbnetpp.metrics import DetMetric
     from dbnetpp.modeling import build_model
     from dbnetpp.postprocess import DBPostProcess
 
@@ -132,14 +133,14 @@ TWO_RANKS = textwrap.dedent("""
     post = DBPostProcess(thresh=float(thresh), box_thresh=float(box_thresh), unclip_ratio=1.5)
     loader = build_dataloader(cfg, "Eval", rank=env.rank, world_size=env.world_size)
     for gather in (False, True):  # training's merge, then tools/eval.py's
-        shard = evaluate_shard(model, loader, post, should_stop=lambda: env.rank == 1)  # a signal on rank 1 only
+        shard = evaluate_shard(model, loader, post, DetMetric(), should_stop=lambda: env.rank == 1)  # a signal on rank 1 only
         try:
             merge_shards(shard, rank=env.rank, distributed=True, gather_records=gather)
             print(f"rank {env.rank} not interrupted", flush=True)
         except EvaluationInterrupted:
             print(f"rank {env.rank} interrupted after {shard.batches} batches (gather_records={gather})", flush=True)
     # the ranks are still in step: a whole evaluation follows
-    merged = merge_shards(evaluate_shard(model, loader, post), rank=env.rank, distributed=True)
+    merged = merge_shards(evaluate_shard(model, loader, post, DetMetric()), rank=env.rank, distributed=True)
     print(f"rank {env.rank} counts {sorted(merged.counts.items())} images {len(merged.records)}", flush=True)
 """)
 
@@ -147,7 +148,7 @@ TWO_RANKS = textwrap.dedent("""
 def test_a_signal_on_one_rank_interrupts_every_rank(eval_case, eval_case_module, tmp_path):
     label = _clean_label(eval_case, tmp_path)
     cfg, model, post = _setup(eval_case, eval_case_module, label=label)
-    expected = merge_shards(evaluate_shard(model, build_dataloader(cfg, "Eval"), post)).counts
+    expected = merge_shards(evaluate_shard(model, build_dataloader(cfg, "Eval"), post, DetMetric())).counts
     script, logs = tmp_path / "two_ranks.py", tmp_path / "logs"
     script.write_text(TWO_RANKS)
     overrides = eval_case.overrides(f"Eval.dataset.label_file_list=[{label}]")
@@ -169,7 +170,7 @@ def test_a_signal_on_one_rank_interrupts_every_rank(eval_case, eval_case_module,
 
 def test_image_that_fails_to_load_is_scored_without_detections(eval_case, eval_case_module):
     cfg, model, post = _setup(eval_case, eval_case_module, "Global.bad_sample_policy=skip")
-    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval", policy="skip"), post, "official")
+    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval", policy="skip"), post, DetMetric())
     assert [r.index for r in shard.records] == list(range(7))
     bad = shard.records[-1]
     assert bad.skipped and "cannot decode image" in bad.skipped
@@ -193,7 +194,7 @@ def test_dont_care_follows_the_protocol(eval_case, eval_case_module, tmp_path, p
              {"transcription": "word", "points": [[50, 50], [90, 50], [90, 70], [50, 70]]},
              {"transcription": "###", "points": [[5, 90], [40, 90], [40, 110], [5, 110]]}]
     cfg, model, post = _setup(eval_case, eval_case_module, label=_one_image_label(eval_case, tmp_path, boxes))
-    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval"), post, protocol)
+    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval"), post, DetMetric(protocol=protocol))
     (rec,) = shard.records
     assert rec.result.gt_care == care
     assert rec.gt_dont_care == [protocol == "paddleocr", False, True]
@@ -204,7 +205,7 @@ def test_unreadable_label_is_reported_not_scored(eval_case, eval_case_module, tm
     path = tmp_path / "bad_label.txt"
     path.write_text(f"{good}\nch4_test_images/img_2.jpg\t[{{\"points\": oops}}]\n", encoding="utf-8")
     cfg, model, post = _setup(eval_case, eval_case_module, "Global.bad_sample_policy=skip", label=path)
-    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval", policy="skip"), post, "official")
+    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval", policy="skip"), post, DetMetric())
     assert [r.index for r in shard.records] == [0]
     (item,) = shard.unscored
     assert item["label"] == f"{path}:2" and "not valid JSON" in item["reason"]
@@ -226,7 +227,7 @@ def test_report_keys_are_added_to_keep_keys(eval_case, eval_case_module):
 def test_merge_rejects_an_image_evaluated_twice(eval_case, eval_case_module, tmp_path):
     label = _clean_label(eval_case, tmp_path, n=1)
     cfg, model, post = _setup(eval_case, eval_case_module, label=label)
-    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval"), post, "official")
-    shard.records = shard.records * 2
+    shard = evaluate_shard(model, build_dataloader(with_report_keys(cfg), "Eval"), post, DetMetric())
+    shard.metric.records = shard.metric.records * 2
     with pytest.raises(RuntimeError, match="more than one rank"):
         merge_shards(shard)

@@ -79,3 +79,47 @@ def test_registry_and_argument_checks():
     with pytest.raises(ValueError, match="ignore tags"):
         DetMetric()([{"points": np.zeros((0, 4, 2))}],
                     {"polys": [np.zeros((2, 4, 2))], "ignore_tags": [np.array([False])]})
+
+
+def _square(x, y, s=20):
+    return np.array([[x, y], [x + s, y], [x + s, y + s], [x, y + s]], np.float64)
+
+
+def test_one_metric_object_process_compute_and_shards():
+    """process per batch keeps one record per image; counts/compute over them; state/load_states merge the
+    shards of two ranks in dataset order; a duplicated index is refused."""
+    from dbnetpp.metrics import ImageInput, Sample
+
+    def image(i, det):
+        gt = [_square(0, 0), _square(50, 50)]
+        return ImageInput(i, f"img_{i}.jpg", f"labels.txt:{i + 1}",
+                          Sample(gt=gt, gt_dont_care=[False, False], det=det), [0.9] * len(det))
+
+    rank0, rank1 = DetMetric(), DetMetric()
+    rank0.process([image(0, [_square(0, 0)]), image(2, [])])  # 1 of 2 found; none found
+    rank1.process([image(1, [_square(0, 0), _square(50, 50), _square(200, 200)])])
+    assert [r.index for r in rank0.records] == [0, 2]
+    assert rank0.counts() == {"gt_care": 4, "det_care": 1, "matched": 1, "images": 2}
+    total = {k: rank0.counts()[k] + rank1.counts()[k] for k in COUNT_KEYS}  # the all-reduce
+    result = rank0.compute(total)
+    assert result["recall"] == pytest.approx(3 / 6) and result["precision"] == pytest.approx(3 / 4)
+    assert result["hmean"] == pytest.approx(2 * 0.5 * 0.75 / 1.25) and result["images"] == 3
+    rank0.load_states([rank0.state(), rank1.state()])  # tools/eval.py's gather
+    assert [r.index for r in rank0.records] == [0, 1, 2] and rank0.counts() == total
+    assert rank0.records[1].label == "labels.txt:2" and rank0.records[1].metrics()["precision"] == pytest.approx(2 / 3)
+    with pytest.raises(RuntimeError, match="more than one rank"):
+        rank0.load_states([rank0.state(), rank1.state()])
+    rank0.reset()
+    assert rank0.records == [] and rank0.counts()["images"] == 0
+
+
+def test_build_metric_from_the_config():
+    from dbnetpp.metrics import build_metric
+
+    assert build_metric({}).protocol == "official"  # no Metric section: DetMetric with its defaults
+    cfg = {"Metric": {"name": "DetMetric", "main_indicator": "recall", "protocol": "paddleocr"}, "__file__": "c.yml"}
+    metric = build_metric(cfg)
+    assert metric.protocol == "paddleocr" and metric.main_indicator == "recall"
+    assert build_metric(cfg, "official").protocol == "official"  # tools/eval.py --protocol
+    with pytest.raises(ConfigError, match=r"c\.yml: key 'Metric.protocol'"):
+        build_metric({**cfg, "Metric": {"name": "DetMetric", "protocol": "icdar"}})

@@ -141,7 +141,7 @@ def test_convert_tool_writes_and_refuses_to_overwrite(onnx_file, tmp_path):
     lines = (tmp_path / "pm" / "v3.mapping.tsv").read_text().splitlines()
     assert len(lines) == 289 and lines[1].split("\t")[:2] == ["backbone.conv.conv.weight", "conv2d_0.w_0"]
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    assert again.returncode == 1 and "already exist" in again.stderr
+    assert again.returncode == 2 and "already exist" in again.stderr
     bad = subprocess.run(cmd[:3] + [str(tmp_path / "missing.whl"), "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and "missing.whl: file not found" in bad.stderr

@@ -154,6 +154,27 @@ CONFIG_CASES: Tuple[ConfigCase, ...] = (
                needles=("Architecture.Neck", "out_channels")),
     ConfigCase("postprocess_thresh", "DBPostProcess thresh 2.0", ("PostProcess.thresh=2.0",),
                needles=("PostProcess", "thresh")),
+    # --- non-finite numbers (each would train NaN weights or score 0 with exit 0) ---
+    ConfigCase("lr_infinite", "learning_rate: .inf", ("Optimizer.lr.learning_rate=.inf",),
+               needles=("Optimizer.lr.learning_rate", "finite")),
+    ConfigCase("lr_overflows", "learning_rate: 1.0e999 (YAML reads infinity)", ("Optimizer.lr.learning_rate=1.0e999",),
+               needles=("Optimizer.lr.learning_rate", "finite")),
+    ConfigCase("regularizer_infinite", "regularizer factor: .inf", ("Optimizer.regularizer.factor=.inf",),
+               needles=("Optimizer.regularizer.factor", "finite")),
+    ConfigCase("loss_weight_nan", "Loss alpha: .nan (every step would be skipped)", ("Loss.alpha=.nan",),
+               needles=("Loss.alpha", "finite")),
+    ConfigCase("loss_weight_negative", "Loss beta: -1", ("Loss.beta=-1",), needles=("Loss.beta", "[0, inf)")),
+    ConfigCase("box_thresh_nan", "PostProcess box_thresh: .nan (hmean 0)", ("PostProcess.box_thresh=.nan",),
+               needles=("PostProcess.box_thresh", "finite")),
+    ConfigCase("box_thresh_nan_string", "PostProcess box_thresh: nan (a string that float() reads as NaN)",
+               ("PostProcess.box_thresh=nan",), needles=("PostProcess.box_thresh", "finite")),
+    ConfigCase("box_thresh_out_of_range", "PostProcess box_thresh: 1.5 (no box can score that)",
+               ("PostProcess.box_thresh=1.5",), needles=("PostProcess.box_thresh", "[0, 1]")),
+    ConfigCase("unclip_ratio_infinite", "PostProcess unclip_ratio: .inf", ("PostProcess.unclip_ratio=.inf",),
+               needles=("PostProcess.unclip_ratio", "finite")),
+    ConfigCase("transform_arg_infinite", "IaaAugment / crop argument .inf deep in a list", (
+        "Train.dataset.transforms.3.EastRandomCropData.max_tries=.inf",),
+        needles=("Train.dataset.transforms.3.EastRandomCropData.max_tries", "finite")),
     # --- eval_batch_step ---
     ConfigCase("eval_step_three_values", "eval_batch_step: [1, 2, 3]", ("Global.eval_batch_step=[1,2,3]",),
                needles=("Global.eval_batch_step",)),
@@ -238,8 +259,9 @@ SCENARIOS: Tuple[Scenario, ...] = (
              "exit non-zero: a run that cannot load any sample is an error",
              "test_bad_inputs.py::test_skip_policy_with_nothing_loadable_fails"),
     Scenario("huge_image_memory", "bad inputs", "10000 x 10000 PNG through the train and eval pipelines",
-             "decoded and processed (no pixel limit below OpenCV's 2^30); peak RSS of the loading process "
-             "grows by < 1 GB (measured ~0.6 GB)",
+             "refused by default, naming its size (DecodeImage max_pixels, 50 Mpx, checked from the file header "
+             "before decoding); with max_pixels raised to 100 Mpx decoded and processed, peak RSS of the loading "
+             "process grows by < 1 GB (measured ~0.6 GB)",
              "test_bad_inputs.py::test_huge_image_is_processed_in_bounded_memory"),
     Scenario("loader_unexpected_exception", "bad inputs",
              "a transform raising an unexpected exception (MemoryError) with num_workers: 0",
@@ -309,6 +331,57 @@ SCENARIOS: Tuple[Scenario, ...] = (
              "`FILE: refused: the file asks for posix.system ...` (only NumPy arrays, dtypes, containers, numbers "
              "and strings are admitted); no code runs; files written by Paddle 2.6 / 3.3 and the released weights "
              "still load", "test_unsafe_pickles.py::test_tools_refuse_a_malicious_weights_file"),
+    Scenario("update_to_infinity", "non-finite", "Optimizer.lr.learning_rate=1e308 (finite in YAML, infinite in "
+             "float32): the first update fills the weights with NaN / infinity",
+             "exit 1 at that step naming the step, the parameters and the learning rate; no checkpoint written from "
+             "those weights (`latest` keeps the last finite ones); metrics.jsonl `stop` reason `non_finite_weights`",
+             "test_non_finite.py::test_an_update_to_infinity_stops_training_at_once"),
+    Scenario("weights_with_nan", "non-finite", "a .pdparams holding NaN / infinity as Global.pretrained_model, "
+             "tools/eval.py or tools/export_model.py weights", "refused before anything is loaded: `FILE: N tensor(s) "
+             "hold NaN or infinity: NAME (k of n values) ...`; nothing trained, scored or exported",
+             "test_non_finite.py::test_tools_refuse_weights_with_nan"),
+    Scenario("infer_threshold_nan", "non-finite", "tools/infer_det.py --box_thresh nan, --thresh inf, "
+             "--unclip_ratio nan / -1, --box_thresh 1.5", "exit 2 naming the argument and the value; nothing written",
+             "test_non_finite.py::test_infer_det_refuses_non_finite_thresholds"),
+    # --- outputs ---
+    Scenario("output_in_use", "outputs", "a second run on an output another process holds: tools/train.py "
+             "(save_model_dir), tools/eval.py (--json, --save-submission, --vis-dir), tools/infer_det.py --out, "
+             "tools/export_model.py, tools/export_onnx.py", "exit 2 before writing anything: `DIR is in use by pid P "
+             "on HOST (COMMAND, started T)`", "test_outputs.py::test_a_locked_output_refuses_every_tool"),
+    Scenario("two_trainings_one_folder", "outputs", "two tools/train.py started on one empty save_model_dir",
+             "the second exits 2 naming the first (or its finished checkpoints); the first finishes, its train.log "
+             "holds one run", "test_outputs.py::test_two_trainings_started_on_one_folder"),
+    Scenario("stale_lock", "outputs", "the lock file of a process that died (SIGKILL, power loss)",
+             "taken over, with a warning naming the dead process; removed when the run ends",
+             "test_outputs.py::test_stale_lock_of_a_dead_process_is_taken_over"),
+    Scenario("config_replaced_by_run", "outputs", "-c exp/config.yml -o Global.save_model_dir=exp",
+             "exit 2 before anything is written: the run would replace the config file itself; the way out named "
+             "(a config.yml a run wrote there may be replaced, so resuming from it works)",
+             "test_outputs.py::test_source_config_in_the_output_folder_is_kept"),
+    Scenario("infer_over_inputs", "outputs", "tools/infer_det.py --image DIR --out DIR, or --out the folder of a "
+             "single --image", "exit 2, the images untouched",
+             "test_outputs.py::test_infer_det_never_writes_over_its_input_images"),
+    Scenario("demo_over_dataset", "outputs", "tools/demo.py --data-root DIR where DIR/text_localization holds a "
+             "prepared dataset the demo did not make (e.g. ICDAR2015)", "exit 2 (also with --dry-run), nothing "
+             "replaced", "test_outputs.py::test_demo_never_replaces_a_dataset_it_did_not_make"),
+    Scenario("json_and_zip_one_path", "outputs", "tools/eval.py --json F --save-submission F",
+             "exit 2 before evaluating: the two outputs name one path",
+             "test_outputs.py::test_eval_json_and_submission_on_one_path_is_refused"),
+    Scenario("stale_export_file", "outputs", "re-export into a folder holding an earlier export's inference.onnx; "
+             "export into a folder holding other files", "every file of the earlier export is removed first "
+             "(infer_det --backend onnx can no longer run the old model); a folder with other files is refused, "
+             "nothing removed", "test_outputs.py::test_reexport_leaves_no_file_of_the_earlier_export"),
+    Scenario("unwritable_output", "outputs", "an output path under a file, in /sys, or a file where a folder is "
+             "wanted (tools/export_model.py, tools/eval.py --vis-dir, tools/infer_det.py --out)", "exit 2 with one "
+             "`PROG: error: ...` line naming the path; no traceback (every tool maps errors through one table, "
+             "dbnetpp/errors.py)", "test_outputs.py::test_unwritable_outputs_are_one_line_errors"),
+    # --- hostile files ---
+    Scenario("hostile_submission_zip", "hostile files", "submission zip entry with a bad CRC, an unknown "
+             "compression method, the encrypted flag, a 5000-digit image number, one 100 MB line (97 KB zip), "
+             "3 million lines (230 KB zip), a 1 MB bad line", "tools/eval_icdar2015.py exits 1 with one short "
+             "`error:` line naming the zip entry (bad lines quoted by an 80-character prefix); entries over 8 MB "
+             "or 100000 lines, and more than 256 MB in all, refused before parsing",
+             "test_hostile_files.py::test_hostile_zip_is_a_clear_error"),
     Scenario("resume_other_architecture", "checkpoints", "Global.checkpoints of a DBNet++ run under a DBNet config "
              "(and the reverse), or without .pdopt / .states", "CheckpointError naming the entries / file; "
              "Global.allow_partial_resume=true loads what fits",

@@ -82,7 +82,7 @@ import cv2  # before paddle
 from dbnetpp.config import load_config
 from dbnetpp.data.dataset import SimpleDataSet
 corpus = mc.write_corpus(sys.argv[3], ["huge_image"], n_good=0)
-cfg = load_config(sys.argv[2])
+cfg = load_config(sys.argv[2], sys.argv[4:])
 out = {}
 for mode in ("Train", "Eval"):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -100,8 +100,15 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 def test_huge_image_is_processed_in_bounded_memory(rel, tmp_path):
-    r = subprocess.run([sys.executable, "-c", _HUGE_PROBE, str(rel.CORPUS_SCRIPT), str(rel.CONFIG), str(tmp_path)],
-                       cwd=str(rel.ROOT), env=rel.env(), capture_output=True, text=True, timeout=180)
+    """Refused by default (above DecodeImage max_pixels); with the limit raised, processed in bounded memory."""
+    refused = subprocess.run([sys.executable, "-c", _HUGE_PROBE, str(rel.CORPUS_SCRIPT), str(rel.CONFIG),
+                              str(tmp_path / "default")], cwd=str(rel.ROOT), env=rel.env(), capture_output=True,
+                             text=True, timeout=180)
+    assert refused.returncode != 0 and "10000 x 10000 pixels (100 Mpx) is larger than DecodeImage max_pixels (50 " \
+        "Mpx)" in refused.stderr, refused.stderr[-2000:]
+    raised = [f"{split}.dataset.transforms.0.DecodeImage.max_pixels=100000000" for split in ("Train", "Eval")]
+    r = subprocess.run([sys.executable, "-c", _HUGE_PROBE, str(rel.CORPUS_SCRIPT), str(rel.CONFIG), str(tmp_path),
+                        *raised], cwd=str(rel.ROOT), env=rel.env(), capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     res = rel.last_json(r.stdout)
     assert res["Train"]["shape"] == [3, 64, 64] and res["Eval"]["shape"] == [3, 64, 64]

@@ -42,7 +42,7 @@ def test_train_sh_refuses_before_starting(rel, clean_data, finished_run):
                         *rel.overrides(clean_data, finished_run, "Global.max_steps=1")],
                        cwd=str(rel.ROOT), env=rel.env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "train.sh: ERROR:" in r.stderr and "holds the checkpoints of an earlier run" in r.stderr, r.stderr
+    assert "train.sh: error:" in r.stderr and "holds the checkpoints of an earlier run" in r.stderr, r.stderr
     assert "Global.overwrite=true" in r.stderr
     assert _digest(finished_run) == before
 

@@ -3,6 +3,7 @@ the run ends within a few seconds with a clear message and no traceback; trainin
 first, and a second signal after the grace period aborts at once."""
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -15,11 +16,22 @@ BOUND_SECONDS = 10.0  # a signal is honoured within this time in every phase
 
 
 def _long_eval_label(clean_data: Path, tmp_path: Path, repeats: int = 300) -> Path:
-    """The clean test set listed ``repeats`` times: an evaluation of minutes, long enough to signal."""
+    """The clean test set ``repeats`` times, each copy a hard link of its own name (an evaluation set names
+    each image once): an evaluation of minutes, long enough to signal."""
     lines = (clean_data / "test.txt").read_text().splitlines()
-    label = tmp_path / "long_test.txt"
-    label.write_text("\n".join(lines * repeats) + "\n")
-    return label
+    folder = clean_data / f"long_{tmp_path.name}"
+    folder.mkdir(exist_ok=True)
+    out = []
+    for r in range(repeats):
+        for line in lines:
+            image, label = line.split("\t", 1)
+            copy = folder / f"{r}_{Path(image).name}"
+            if not copy.exists():
+                os.link(clean_data / image, copy)
+            out.append(f"{copy.relative_to(clean_data)}\t{label}")
+    path = tmp_path / "long_test.txt"
+    path.write_text("\n".join(out) + "\n")
+    return path
 
 
 BIG_EVAL = "Eval.dataset.transforms.2.DetResizeForTest.image_shape=[512,512]"

@@ -21,7 +21,7 @@ def test_dry_run_commands(root_dir, tmp_path):
             "--dry-run")
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[-1].strip().endswith(
-        "-m paddle.distributed.launch --log_dir ./output/db_mv3/eval_logs --gpus 0,1 tools/eval.py "
+        "-m paddle.distributed.launch --log_level WARNING --log_dir ./output/db_mv3/eval_logs --gpus 0,1 tools/eval.py "
         "-c configs/det/det_mv3_db.yml --json r.json -o Global.checkpoints=out/m")
     p = _sh(root_dir, "eval.sh", "configs/det/det_mv3_db.yml", "cpu", "--cpu-procs", "2", "--dry-run",
             "-o", f"Global.save_model_dir={tmp_path}")

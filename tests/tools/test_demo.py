@@ -72,7 +72,7 @@ def test_dataset_size_needs_flags_or_the_config_key(tool, capsys, tmp_path):
     args = ["--data-root", tmp_path / "data", "--dry-run", "-o", f"Global.save_model_dir={tmp_path / 'out'}"]
     code, out, err = run(tool, capsys, "-c", cfg, *args, *_train(cfg))
     assert code == 2 and "DEMO" not in out
-    assert f"demo.py: ERROR: {cfg} has no Global.demo_dataset and --train, --test, --size were not given" in err
+    assert f"demo.py: error: {cfg} has no Global.demo_dataset and --train, --test, --size were not given" in err
     assert "demo_dataset: {train: N, test: M, size: S}" in err and "--train N --test M --size S" in err
     code, out, err = run(tool, capsys, "-c", cfg, "--train", 4, "--size", 64, *args, *_train(cfg))
     assert code == 2 and "--test was not given" in err
@@ -134,12 +134,12 @@ def test_a_failing_step_stops_the_demo(tmp_path):
     p = _demo("-c", DEMO, "--train", 2, "--test", 1, "--size", 64, "--data-root", data,
               "-o", *_tiny_opts(tmp_path / "out"), "--", sys.executable, "-c", "import sys; sys.exit(3)")
     assert p.returncode == 2
-    assert "demo.py: ERROR: training failed (exit code 3" in p.stderr
+    assert "demo.py: error: training failed (exit code 3" in p.stderr
     assert "[3/4] training" in p.stdout and "[4/4]" not in p.stdout and "synthetic demo" not in p.stdout
     assert (data / "text_localization" / "train_icdar2015_label.txt").is_file()
     p = _demo("-c", DEMO, "--train", 2, "--test", 1, "--size", 64, "--data-root", data,
               "-o", *_tiny_opts(tmp_path / "out"), "--", str(tmp_path / "no-such-program"))
-    assert p.returncode == 2 and "demo.py: ERROR: training failed: cannot run " in p.stderr, p.stderr
+    assert p.returncode == 2 and "demo.py: error: training failed: cannot run " in p.stderr, p.stderr
 
 
 def test_end_to_end_on_a_tiny_dataset(tmp_path):

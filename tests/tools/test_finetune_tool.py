@@ -112,12 +112,12 @@ def test_bad_inputs_are_refused(tiny_data, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     p = _tool("--data", str(empty), "--out", str(tmp_path / "o1"), "--dry-run")
-    assert p.returncode == 2 and str(empty) in p.stderr and "finetune.py: ERROR:" in p.stderr
+    assert p.returncode == 1 and str(empty) in p.stderr and "finetune.py: error:" in p.stderr  # input data: 1
     p = _tool("--data", str(tiny_data), "--out", str(tiny_data / "inside"), "--dry-run")
     assert p.returncode == 2 and "lies inside --data" in p.stderr and not (tiny_data / "inside").exists()
     data = _ppocrlabel(tiny_data, tmp_path / "unchecked")
     (data / "fileState.txt").write_text("")
     p = _tool("--data", str(data), "--out", str(tmp_path / "o2"), "--dry-run")
-    assert p.returncode == 2 and "fileState.txt" in p.stderr and "check" in p.stderr
+    assert p.returncode == 1 and "fileState.txt" in p.stderr and "check" in p.stderr
     p = _tool("--data", str(tiny_data), "--val", "1.5", "--dry-run")
     assert p.returncode == 2 and "--val" in p.stderr

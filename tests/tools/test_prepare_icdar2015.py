@@ -211,7 +211,7 @@ def test_existing_output_needs_force_and_a_failed_force_run_keeps_it(tmp_path, t
     label = tmp_path / "dst" / "train_icdar2015_label.txt"
     before = label.read_bytes()
     code, _, err = run(tool, capsys, *args)
-    assert code == 1 and "refusing to overwrite existing output(s)" in err and "--force" in err
+    assert code == 2 and "refusing to overwrite existing output(s)" in err and "--force" in err
     assert label.read_bytes() == before
 
     gt = tmp_path / "src" / "ch4_training_localization_transcription_gt" / "gt_img_3.txt"
@@ -296,7 +296,7 @@ def test_validation_split_is_disjoint_deterministic_and_counted(tmp_path, tool, 
     assert _label_names(tmp_path / "c" / "val_icdar2015_label.txt") != val
     # it is an output like the others: not replaced without --force; re-preparing without --val removes it
     code, out, err = run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "a", "--val", 3)
-    assert code == 1 and "val_icdar2015_label.txt" in err and "--force" in err
+    assert code == 2 and "val_icdar2015_label.txt" in err and "--force" in err
     code, out, err = run(tool, capsys, "--src", tmp_path / "src", "--dst", tmp_path / "a", "--force")
     assert code == 0, err
     assert not (tmp_path / "a" / "val_icdar2015_label.txt").exists() and "val" not in json.loads(out[-1])

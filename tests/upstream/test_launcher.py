@@ -20,11 +20,12 @@ def our_eval(cfg: dict, model) -> dict:
     import dbnetpp.registered  # noqa: F401  (registers every module)
     from dbnetpp.data import build_dataloader
     from dbnetpp.evaluation import evaluate_shard, merge_shards
+    from dbnetpp.metrics import DetMetric
     from dbnetpp.registry import POSTPROCESSES
 
     loader = build_dataloader(cfg, "Eval")
     post = POSTPROCESSES.build(cfg["PostProcess"], where="PostProcess")
-    merged = merge_shards(evaluate_shard(model, loader, post, "paddleocr"), gather_records=False)
+    merged = merge_shards(evaluate_shard(model, loader, post, DetMetric(protocol="paddleocr")), gather_records=False)
     return {**merged.metrics, **merged.counts}
 
 

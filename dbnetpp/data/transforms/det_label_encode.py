@@ -13,6 +13,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
+from ..label_file import DuplicateKeyError, loads_label_json
 from ...errors import DataError
 from ...registry import TRANSFORMS
 
@@ -53,7 +54,7 @@ def _parse_points(points: Any, index: int, image_hw: Optional[Tuple[int, int]] =
                         f"{list(arr.shape)}")
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
-        raise DataError(f"{where}: 'points' contains NaN or infinity")
+        raise DataError(f"{where}: 'points' contains NaN or infinity (or a number beyond float range)")
     f32_max = float(np.finfo(np.float32).max)
     if np.abs(arr).max() > f32_max:
         raise DataError(f"{where}: coordinate {arr.flat[np.abs(arr).argmax()]:g} is beyond float32's range")
@@ -104,9 +105,11 @@ class DetLabelEncode:
         if not isinstance(label, str):
             raise DataError(f"label must be a JSON string, got {type(label).__name__}")
         try:
-            boxes = json.loads(label)
+            boxes = loads_label_json(label)
         except json.JSONDecodeError as exc:
             raise DataError(f"label is not valid JSON ({exc.msg} at character {exc.pos}): {label[:120]!r}") from None
+        except DuplicateKeyError as exc:
+            raise DataError(f"label: {exc}") from None
         if not isinstance(boxes, list):
             raise DataError(f"label must be a JSON list of boxes, got {type(boxes).__name__}")
         image_hw = _image_hw(data.get("image"))

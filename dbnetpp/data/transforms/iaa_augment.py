@@ -41,7 +41,7 @@ import numpy as np
 from ...errors import DataError
 from ...registry import TRANSFORMS
 from .geometry import pixel_forward_map, scaling, transform_points, translation
-from .values import parse_number, parse_range
+from ...values import parse_number, parse_range
 
 _INTERPOLATIONS = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR,
                    "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}

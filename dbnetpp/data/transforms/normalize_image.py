@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import DataError
 from ...registry import TRANSFORMS
-from .values import parse_number
+from ...values import parse_number
 
 _DEFAULT_MEAN = (0.485, 0.456, 0.406)
 _DEFAULT_STD = (0.229, 0.224, 0.225)

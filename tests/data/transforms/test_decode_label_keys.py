@@ -10,7 +10,7 @@ import pytest
 from dbnetpp.errors import ConfigError, DataError
 from dbnetpp.data.transforms import (Compose, DecodeImage, DetLabelEncode, KeepKeys, MakeBorderMap,
                                      MakeShrinkMap, create_transforms)
-from dbnetpp.data.transforms.values import parse_number
+from dbnetpp.values import parse_number
 from dbnetpp.registry import TRANSFORMS
 
 PADDLE_NAMES = ["DecodeImage", "DetLabelEncode", "IaaAugment", "EastRandomCropData", "MakeBorderMap",

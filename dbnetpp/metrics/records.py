@@ -6,8 +6,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..metrics.icdar_eval import SampleResult
-from ..metrics.samples import COUNT_KEYS
+from .icdar_eval import SampleResult
+from .samples import COUNT_KEYS
 
 
 def _points(polys: Sequence[np.ndarray], as_int: bool) -> List[List[List[float]]]:
