@@ -72,23 +72,22 @@ def int_list(minimum: int, what: str, example: str) -> Callable[[str], List[int]
     return parse
 
 
-def unit_float(text: str) -> float:
-    """argparse type: a number in [0, 1] (thresholds, probabilities)."""
+def _float_where(text: str, ok: Callable[[float], bool], expected: str) -> float:
+    """``text`` as a float for which ``ok`` holds (NaN never does), else ArgumentTypeError."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0.0 <= value <= 1.0:  # False for NaN too
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    if math.isnan(value) or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def unit_float(text: str) -> float:
+    """argparse type: a number in [0, 1] (thresholds, probabilities)."""
+    return _float_where(text, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return _float_where(text, lambda v: math.isfinite(v) and v > 0, "a positive number")
