@@ -16,7 +16,8 @@ of each module group (backbone, FPN convs, ASF, probability branch, threshold br
 pre-sigmoid gate (std, share with ``sigmoid' < 0.01``), the mean weight of each pyramid level, the
 spatial attention's std and the share of its ReLU input <= 0 (a dead spatial branch); for the head, the
 share of saturated probabilities (P < 0.01 or > 0.99).  One line per record, then one JSON object with
-every record.  Exit 0, or 2 on an error.
+every record.  Exit codes follow dbnetpp.errors' table: 0 done, 2 bad arguments or config, 1 a bad or unreadable
+file.
 """
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ from typing import Dict, List, Optional
 import numpy as np
 import paddle
 
-from dbnetpp.cli import add_config_args, positive_float, tool_parser
+from dbnetpp.cli import add_config_args, positive_float, run_tool, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.data import SimpleDataSet
-from dbnetpp.errors import DBNetError
+from dbnetpp.errors import UsageError
 from dbnetpp.losses import DBLoss
 from dbnetpp.modeling import build_model
 
@@ -79,12 +80,12 @@ def load_images(args) -> Dict[str, paddle.Tensor]:
     """The first ``--images`` training samples, resized, with their DB label maps, stacked."""
     label = args.label_file or os.path.join(args.data_dir, "train_icdar2015_label.txt")
     if not os.path.isfile(label):
-        raise DBNetError(f"{label}: label file not found (prepare ICDAR2015 with tools/prepare_icdar2015.py, "
+        raise UsageError(f"{label}: label file not found (prepare ICDAR2015 with tools/prepare_icdar2015.py, "
                          "or pass --data-dir / --label-file)")
     with open(label, encoding="utf-8") as f:
         lines = [line for line in f if line.strip()][: args.images]
     if len(lines) < args.images:
-        raise DBNetError(f"{label}: {len(lines)} lines, fewer than --images {args.images}")
+        raise UsageError(f"{label}: {len(lines)} lines, fewer than --images {args.images}")
     norm = {"scale": "1./255.", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "order": "hwc"}
     keys = ["image", "threshold_map", "threshold_mask", "shrink_map", "shrink_mask"]
     transforms = [{"DecodeImage": {"img_mode": "BGR", "channel_first": False}}, {"DetLabelEncode": None},
@@ -183,15 +184,15 @@ def run_variant(args, cfg, name: str, data: Dict[str, paddle.Tensor]) -> List[Di
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.opt, validate=False)
-        data = load_images(args)
-        records = []
-        for name in args.variants:
-            records += run_variant(args, cfg, name, data)
-    except (DBNetError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_tool("benchmarks/asf.py", lambda: _main(args))
+
+
+def _main(args) -> int:
+    cfg = load_config(args.config, args.opt, validate=False)
+    data = load_images(args)
+    records = []
+    for name in args.variants:
+        records += run_variant(args, cfg, name, data)
     final = {r["variant"]: r for r in records}
     print(json.dumps({"config": args.config, "images": args.images, "steps": args.steps, "size": args.hw,
                       "lr": args.lr, "final": final, "records": records}))

@@ -19,7 +19,7 @@ batch of ``--batch`` images, three ways, from the same initial weights and data:
 The data is a small synthetic dataset (tools/make_synth_dataset.py) without random augmentation and
 without shuffling.  The per-step losses are printed side by side; the last line is one JSON object
 with ``max_abs_diff`` / ``max_rel_diff`` (dist vs accum) and ``passed`` (``max_rel_diff <= --tol``).
-Exit code 0 when passed, 1 otherwise.
+Exit code 0 when passed, 1 when not, 2 when a step failed (its log's last lines are shown).
 """
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from dbnetpp.cli import positive_float
+from dbnetpp.cli import positive_float, run_tool
+from dbnetpp.errors import StepFailed
+from dbnetpp.launch import cpu_launch_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 DETERMINISTIC = ("DecodeImage", "DetLabelEncode", "MakeBorderMap", "MakeShrinkMap", "NormalizeImage",
@@ -134,14 +136,20 @@ def run_worker(args) -> None:
 # ----------------------------------------------------------------------------- orchestration
 def _run(cmd: List[str], what: str, log: Path) -> None:
     with open(log, "w", encoding="utf-8") as f:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=1800)
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=1800)
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"{what} did not finish within 30 minutes; see {log}") from None
     if proc.returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-        raise RuntimeError(f"{what} failed (exit {proc.returncode}); last lines of {log}:\n" + "\n".join(tail))
+        raise StepFailed.from_log(what, proc.returncode, log)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    return run_tool("benchmarks/dist_equivalence.py", lambda: _main(args))
+
+
+def _main(args) -> int:
     if args.role != "main":
         run_worker(args)
         return 0
@@ -151,31 +159,23 @@ def main(argv: Optional[List[str]] = None) -> int:
               "--size", str(args.size), "--seed", str(args.seed)]
     with tempfile.TemporaryDirectory(prefix="dist_equiv_") as tmp:
         t = Path(tmp)
-        try:
-            _run([py, str(ROOT / "tools/make_synth_dataset.py"), "--dst", str(t / "raw"), "--train",
-                  str(args.batch * args.steps), "--test", "1", "--size", str(args.size), "--seed", str(args.seed)],
-                 "tools/make_synth_dataset.py", t / "synth.log")
-            _run([py, str(ROOT / "tools/prepare_icdar2015.py"), "--src", str(t / "raw"), "--dst", str(t / "data"),
-                  "--splits", "train", "--no-progress"], "tools/prepare_icdar2015.py", t / "prepare.log")
-            data = str(t / "data")
-            results = {}
-            for role in ("dist", "accum", "full"):
-                out = t / f"{role}.json"
-                worker = [me, *common, "--role", role, "--data", data, "--out", str(out)]
-                if role == "dist":
-                    cmd = [py, "-m", "paddle.distributed.launch", "--nproc_per_node", str(args.procs),
-                           "--log_dir", str(t / "launch_logs"), *worker]
-                else:
-                    cmd = [py, *worker]
-                _run(cmd, f"the {role} run", t / f"{role}.log")
-                results[role] = json.loads(out.read_text())
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        _run([py, str(ROOT / "tools/make_synth_dataset.py"), "--dst", str(t / "raw"), "--train",
+              str(args.batch * args.steps), "--test", "1", "--size", str(args.size), "--seed", str(args.seed)],
+             "tools/make_synth_dataset.py", t / "synth.log")
+        _run([py, str(ROOT / "tools/prepare_icdar2015.py"), "--src", str(t / "raw"), "--dst", str(t / "data"),
+              "--splits", "train", "--no-progress"], "tools/prepare_icdar2015.py", t / "prepare.log")
+        data = str(t / "data")
+        results = {}
+        for role in ("dist", "accum", "full"):
+            out = t / f"{role}.json"
+            worker = [me, *common, "--role", role, "--data", data, "--out", str(out)]
+            prefix = cpu_launch_prefix(args.procs, str(t / "launch_logs")) if role == "dist" else [py]
+            cmd = prefix + worker
+            _run(cmd, f"the {role} run", t / f"{role}.log")
+            results[role] = json.loads(out.read_text())
     dist, accum, full = results["dist"], results["accum"], results["full"]
     if len(dist) != args.steps or len(accum) != args.steps:
-        print(f"error: expected {args.steps} steps, got dist {len(dist)} / accum {len(accum)}", file=sys.stderr)
-        return 2
+        raise StepFailed(f"expected {args.steps} steps, got dist {len(dist)} / accum {len(accum)}")
     print(f"total batch {args.batch}: {args.procs} processes x {args.batch // args.procs} vs 1 process; "
           f"config {args.config}")
     print(f"{'step':>4}  {'dist':>12}  {'accum':>12}  {'|diff|':>10}  {'full (info)':>12}")

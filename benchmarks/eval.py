@@ -28,6 +28,8 @@ import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
 
+from dbnetpp.cli import run_tool
+from dbnetpp.errors import UsageError
 from dbnetpp.metrics import Sample, evaluate_paths, evaluate_samples
 from dbnetpp.metrics.icdar_eval import sum_counts
 from dbnetpp.metrics.rrc_io import read_detections, read_ground_truth
@@ -45,7 +47,7 @@ def load_reference_postprocess():
     try:
         return load_file("ppocr/postprocess/db_postprocess.py", "ppocr25_db_postprocess").DBPostProcess
     except ReferenceMissing as exc:
-        raise SystemExit(f"benchmarks/eval.py: {exc}") from None
+        raise UsageError(str(exc)) from None
 
 
 def render_map(polys, rng) -> np.ndarray:
@@ -172,11 +174,14 @@ def main(argv=None) -> int:
     ap.add_argument("--shared", default=os.environ.get("DBNETPP_SHARED", str(ROOT.parent / "shared")),
                     help="folder holding datasets/ and reference/ (default ../shared)")
     args = ap.parse_args(argv)
+    return run_tool("benchmarks/eval.py", lambda: _main(args))
+
+
+def _main(args) -> int:
     det_dir = Path(args.shared) / "datasets" / "icdar2015_reference_detections"
     gt_zip, det_zip = det_dir / "official_test_gt.zip", det_dir / "east_res.zip"
     if not gt_zip.exists():
-        print(f"benchmark_eval: {gt_zip} not found (set --shared)", file=sys.stderr)
-        return 2
+        raise UsageError(f"{gt_zip} not found (set --shared)")
     gt = read_ground_truth(str(gt_zip), "official")
     pp = bench_postprocess(gt, args.num_maps, args.shared, repeats=args.repeats)
     ev = bench_eval(gt_zip, det_zip, repeats=args.repeats)

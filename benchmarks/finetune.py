@@ -53,10 +53,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from dbnetpp.cli import add_config_args, int_list, positive_float, tool_parser
+from dbnetpp.cli import add_config_args, int_list, positive_float, run_tool, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.errors import ConfigError
-from dbnetpp.launch import LaunchError, run_until, split_batch, usable_cores
+from dbnetpp.errors import StepFailed, UsageError
+from dbnetpp.launch import cpu_launch_prefix, run_until, split_batch, usable_cores
 from dbnetpp.jsonline import last_json_line, read_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,11 +84,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def _launch(args, work: Path, script: List[str]) -> List[str]:
-    cmd = [sys.executable]
-    if args.procs > 1:
-        cmd += ["-m", "paddle.distributed.launch", "--log_dir", str(work / "launch_logs"),
-                "--nproc_per_node", str(args.procs)]
-    return cmd + script
+    return cpu_launch_prefix(args.procs, str(work / "launch_logs")) + script
 
 
 def _train_command(args, work: Path) -> List[str]:
@@ -130,7 +126,7 @@ def paddleocr_eval_plan(cfg: Dict, procs: int) -> Dict:
         steps.append(total)
     off = [s for s in steps if s % spe]
     if off:
-        raise RuntimeError(f"evaluation steps {off} do not end an epoch of {spe} steps: PaddleOCR saves checkpoints "
+        raise UsageError(f"evaluation steps {off} do not end an epoch of {spe} steps: PaddleOCR saves checkpoints "
                            f"only at epoch ends, so its run cannot be evaluated there")
     epochs = [s // spe for s in steps]
     return {"steps_per_epoch": spe, "total": total, "epochs": epochs,
@@ -142,9 +138,7 @@ def _watch(cmd: List[str], log_path: Path, deadline: float) -> str:
     with open(log_path, "w", encoding="utf-8") as log:
         ended = run_until(cmd, log, deadline, grace=120.0, cwd=os.getcwd())
     if ended.reason == "finished" and ended.returncode != 0:
-        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-        script = next((c for c in cmd if c.endswith(".py")), cmd[0])
-        raise RuntimeError(f"{script} failed (exit {ended.returncode}); last lines of {log_path}:\n" + "\n".join(tail))
+        raise StepFailed.from_log(next((c for c in cmd if c.endswith(".py")), cmd[0]), ended.returncode, log_path)
     return {"time budget used": "cut by --minutes"}.get(ended.reason, ended.reason)
 
 
@@ -207,7 +201,7 @@ def score_checkpoint(args, ckpt: Path, folder: Path, deadline: float, extra: Seq
         return None
     res = last_json_line(log.read_text(encoding="utf-8", errors="replace"), "hmean")
     if res is None:
-        raise RuntimeError(f"tools/eval.py printed no result; see {log}")
+        raise StepFailed(f"tools/eval.py printed no result; see {log}")
     return {k: res[k] for k in ("precision", "recall", "hmean")}
 
 
@@ -218,16 +212,16 @@ def label_sets(args) -> Dict:
     dataset = ((cfg.get("Eval") or {}).get("dataset") or {})
     val = [str(Path(f).resolve()) for f in dataset.get("label_file_list") or []]
     if not val:
-        raise RuntimeError(f"{args.config}: no Eval.dataset.label_file_list (the validation set that chooses the "
+        raise UsageError(f"{args.config}: no Eval.dataset.label_file_list (the validation set that chooses the "
                            f"checkpoint)")
     missing = [f for f in val if not Path(f).is_file()]
     if missing:
-        raise RuntimeError(f"validation label file not found: {missing[0]} (Eval.dataset.label_file_list); for "
+        raise UsageError(f"validation label file not found: {missing[0]} (Eval.dataset.label_file_list); for "
                            f"ICDAR2015 make it with: bash scripts/prepare_icdar2015.sh --src DIR --dst "
                            f"{Path(missing[0]).parent} --val 100")
     test = str(Path(args.test or Path(val[0]).parent / "test_icdar2015_label.txt").resolve())
     if not Path(test).is_file():
-        raise RuntimeError(f"test label file not found: {test} (--test)")
+        raise UsageError(f"test label file not found: {test} (--test)")
     return {"val": val, "test": test, "test_chose_checkpoint": test in val,
             "resize_key": _resize_key(cfg) if args.test_scales else None}
 
@@ -265,7 +259,7 @@ def _resize_key(cfg: Dict) -> str:
     for i, item in enumerate(transforms):
         if isinstance(item, dict) and "DetResizeForTest" in item:
             return f"Eval.dataset.transforms.{i}.DetResizeForTest"
-    raise RuntimeError("--test-scales needs a DetResizeForTest in Eval.dataset.transforms")
+    raise UsageError("--test-scales needs a DetResizeForTest in Eval.dataset.transforms")
 
 
 def samples_per_s(args, costs: List[float]) -> Optional[float]:
@@ -280,39 +274,31 @@ def samples_per_s(args, costs: List[float]) -> Optional[float]:
 
 
 def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    return run_tool("benchmarks/finetune.py", lambda: _main(args))
+
+
+def _main(args) -> int:
     name = Path(args.config).stem
     work = Path(args.work or ROOT / "output" / "bench_finetune" / name).resolve()
     if work.exists() and any(work.iterdir()):
-        print(f"error: {work} is not empty (a previous run?); choose another --work or remove it", file=sys.stderr)
-        return 2
-    try:
-        labels = label_sets(args)
-        total = load_config(args.config, args.opt)["Train"]["loader"]["batch_size_per_card"]
-        args.opt = [*args.opt, f"Train.loader.batch_size_per_card={split_batch(total, args.procs)}"]
-    except (RuntimeError, ConfigError, LaunchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{work} is not empty (a previous run?); choose another --work or remove it")
+    labels = label_sets(args)
+    total = load_config(args.config, args.opt)["Train"]["loader"]["batch_size_per_card"]
+    args.opt = [*args.opt, f"Train.loader.batch_size_per_card={split_batch(total, args.procs)}"]
     if labels["test_chose_checkpoint"]:
         print(f"warning: the Eval set is the test set ({labels['test']}): the test score chose the checkpoint; "
               f"evaluate a validation split instead (prepare_icdar2015 --val 100)", file=sys.stderr)
     work.mkdir(parents=True, exist_ok=True)
     print(f"fine-tuning {args.config} with {args.procs} process(es), limit {args.minutes:g} min; "
           f"log {work / 'train.log'}", flush=True)
-    try:
-        res = run(args, work)
-        test = score_test(args, work, res["evals"], labels) if res["reason"] != "interrupted" else None
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    res = run(args, work)
+    test = score_test(args, work, res["evals"], labels) if res["reason"] != "interrupted" else None
     return report(args, work, res, test, labels)
 
 

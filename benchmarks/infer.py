@@ -55,6 +55,7 @@ import cv2
 import numpy as np
 import paddle
 
+from dbnetpp.cli import run_tool
 from dbnetpp.config import load_config
 from dbnetpp.deploy.bench import ort_candidates, paddle_candidates, time_pipelines, tune
 from dbnetpp.deploy.export import export_model
@@ -65,7 +66,7 @@ from dbnetpp.deploy.preprocess import Preprocessor
 from dbnetpp.deploy.settings import InferenceSettings, describe_resize, parse_resize
 from dbnetpp.deploy.zoo import SHIPPED, find_onnx
 from dbnetpp.engine.plot import plot_curves
-from dbnetpp.errors import ConfigError, DBNetError
+from dbnetpp.errors import ConfigError, DBNetError, UsageError, error_text
 from dbnetpp.evaluation.submission import box_line
 from dbnetpp.metrics import evaluate_paths
 from dbnetpp.metrics.rrc_io import image_key
@@ -89,7 +90,7 @@ def list_images(folder: Path) -> List[str]:
     """``*.jpg`` / ``*.png`` in ``folder``, in natural order (``img_2`` before ``img_10``)."""
     files = glob.glob(str(folder / "*.jpg")) + glob.glob(str(folder / "*.png"))
     if not files:
-        raise DBNetError(f"{folder}: no .jpg/.png images (pass --image_dir)")
+        raise UsageError(f"{folder}: no .jpg/.png images (pass --image_dir)")
     key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", os.path.basename(p))]  # noqa: E731
     return sorted(files, key=key)
 
@@ -97,7 +98,7 @@ def list_images(folder: Path) -> List[str]:
 def read_image(path: str) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise DBNetError(f"{path}: cannot decode the image")
+        raise UsageError(f"{path}: cannot decode the image")
     return img
 
 
@@ -155,10 +156,10 @@ def setup_models(args) -> List[Model]:
     trained = _pairs(args.trained, "--trained")
     names = args.model_list + [name for name, _ in trained]
     if len(set(names)) != len(names):  # before any export or download
-        raise DBNetError(f"model names must differ: {names}")
+        raise UsageError(f"model names must differ: {names}")
     for name, d in trained:
         if not Path(d).is_dir():
-            raise DBNetError(f"--trained {name}={d}: not a folder (export the model with tools/export_model.py)")
+            raise UsageError(f"--trained {name}={d}: not a folder (export the model with tools/export_model.py)")
     out: List[Model] = []
     for name in args.model_list:
         if name in OURS:
@@ -180,7 +181,7 @@ def _pairs(items: List[str], flag: str) -> List[Tuple[str, str]]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise DBNetError(f"{flag} {item!r}: expected NAME=PATH")
+            raise UsageError(f"{flag} {item!r}: expected NAME=PATH")
         out.append((name, value))
     return out
 
@@ -345,18 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+    return run_tool("benchmarks/infer.py", lambda: _main(args))
+
+
+def _main(args) -> int:
+    try:  # every setup failure is a usage or input error (exit 2, as --help says)
         args.thread_list = [int(t) for t in args.threads.split(",") if t.strip()]
         sizes = [parse_resize(s.strip()) for s in args.sizes.split(",") if s.strip()]
         args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
         unknown = [m for m in args.model_list if m not in OURS and m not in SHIPPED]
         if unknown:
-            raise DBNetError(f"unknown model(s) {unknown}; choose from {list(OURS) + list(SHIPPED)} "
+            raise UsageError(f"unknown model(s) {unknown}; choose from {list(OURS) + list(SHIPPED)} "
                              f"(or add an export with --trained NAME=DIR)")
         if args.plot and not args.hmean:
-            raise DBNetError("--plot draws hmean: add --hmean")
+            raise UsageError("--plot draws hmean: add --hmean")
         if args.hmean and not os.path.exists(args.gt):
-            raise DBNetError(f"--gt {args.gt}: not found")
+            raise UsageError(f"--gt {args.gt}: not found")
         image_files = list_images(Path(args.image_dir))
         images = [read_image(f) for f in image_files[:args.images]]
         Path(args.work).mkdir(parents=True, exist_ok=True)
@@ -364,8 +369,7 @@ def main(argv=None) -> int:
         log(f"{len(images)} images from {args.image_dir}; load average {load_start[0]:.2f} on {os.cpu_count()} cores")
         models = setup_models(args)
     except (DBNetError, OSError, ValueError) as exc:
-        print(f"benchmarks/infer.py: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(error_text(exc)) from None
 
     results: Dict[str, Dict[str, dict]] = {m.name: {} for m in models}
     for size in sizes:

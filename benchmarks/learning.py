@@ -35,12 +35,12 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from dbnetpp.cli import add_config_args, positive_float, tool_parser
+from dbnetpp.cli import add_config_args, positive_float, run_tool, tool_parser
 from dbnetpp.jsonline import read_events
 from dbnetpp.launch import run_until
 from dbnetpp.config import apply_overrides, load_yaml
 from dbnetpp.data.icdar_gt import read_gt_file
-from dbnetpp.errors import ConfigError
+from dbnetpp.errors import StepFailed, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_IMAGES = "ch4_training_images"
@@ -94,11 +94,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def select_images(data: Path, n: int) -> List[int]:
     img_dir, gt_dir = data / TRAIN_IMAGES, data / TRAIN_GT
     if not img_dir.is_dir() or not gt_dir.is_dir():
-        raise FileNotFoundError(f"{data} does not hold the official ICDAR2015 training folders {TRAIN_IMAGES}/ and "
-                                f"{TRAIN_GT}/")
+        raise UsageError(f"{data} does not hold the official ICDAR2015 training folders {TRAIN_IMAGES}/ and "
+                         f"{TRAIN_GT}/")
     ids = sorted(i for i in (image_id(p.name) for p in img_dir.iterdir()) if i is not None)
     if len(ids) < n:
-        raise FileNotFoundError(f"{img_dir} holds {len(ids)} images, fewer than --images {n}")
+        raise UsageError(f"{img_dir} holds {len(ids)} images, fewer than --images {n}")
     return ids[:n]
 
 
@@ -158,9 +158,7 @@ def train(args, cfg_path: Path, out: Path, log_path: Path) -> Dict:
                           start + args.minutes * 60, stop_when=target_reached, cwd=str(ROOT))
     end = time.time()
     if ended.returncode not in (0, 128 + signal.SIGTERM, 130, -signal.SIGTERM):
-        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-        raise RuntimeError(f"tools/train.py failed (exit {ended.returncode}); last lines of {log_path}:\n"
-                           + "\n".join(tail))
+        raise StepFailed.from_log("tools/train.py", ended.returncode, log_path, lines=20)
     evals = read_events(metrics, "eval")
     trains = read_events(metrics, "train")
     return {"evals": evals, "steps": max((e["global_step"] for e in trains + evals), default=0),
@@ -168,25 +166,31 @@ def train(args, cfg_path: Path, out: Path, log_path: Path) -> Dict:
 
 
 def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    return run_tool("benchmarks/learning.py", lambda: _main(args))
+
+
+def _main(args) -> int:
+    if args.keep and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
+        raise UsageError(f"--keep folder {args.keep} is not empty")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_learning_"))
-    if args.keep and work.exists() and any(work.iterdir()):
-        print(f"error: --keep folder {work} is not empty", file=sys.stderr)
-        return 2
     work.mkdir(parents=True, exist_ok=True)
     try:
         data = Path(args.data)
         ids = select_images(data, args.images)
         care = make_subset(data, ids, work / "src")
         prep = work / "prep"
-        subprocess.run([sys.executable, str(ROOT / "tools/prepare_icdar2015.py"), "--src", str(work / "src"),
-                        "--dst", str(prep), "--splits", "train", "--symlink", "--no-progress"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        with open(work / "prepare.log", "w", encoding="utf-8") as log:
+            rc = subprocess.run([sys.executable, str(ROOT / "tools/prepare_icdar2015.py"), "--src", str(work / "src"),
+                                 "--dst", str(prep), "--splits", "train", "--symlink", "--no-progress"], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT).returncode
+        if rc != 0:
+            raise StepFailed.from_log("tools/prepare_icdar2015.py", rc, work / "prepare.log")
         steps_per_epoch = -(-args.images // args.batch)
         cfg = derive_config(args, prep, work / "out", steps_per_epoch)
         cfg_path = work / "config.yml"
@@ -196,12 +200,6 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"at {args.size[0]}x{args.size[1]}, batch {args.batch}, lr {args.lr}, for at most {args.minutes:g} min "
               f"or until hmean >= {args.target}; log: {work / 'train.log'}", flush=True)
         res = train(args, cfg_path, work / "out", work / "train.log")
-    except (FileNotFoundError, ConfigError, RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before training started
-        print("interrupted", file=sys.stderr)
-        return 130
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -213,8 +211,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if res["reason"] == "interrupted":
             print("interrupted before the first evaluation", file=sys.stderr)
             return 130
-        print("error: no evaluation ran within the budget (raise --minutes or lower --eval-every)", file=sys.stderr)
-        return 2
+        raise UsageError("no evaluation ran within the budget (raise --minutes or lower --eval-every)")
     best = max(evals, key=lambda e: (e["hmean"], -e["global_step"]))
     reached = best["hmean"] >= args.target
     print(f"{res['reason']}: best hmean {best['hmean']:.4f} at step {best['global_step']}")

@@ -38,10 +38,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from dbnetpp.cli import positive_float, tool_parser
+from dbnetpp.cli import positive_float, run_tool, tool_parser
 from dbnetpp.data.label_file import read_label_file
 from dbnetpp.data.own_labels import convert
 from dbnetpp.deploy.settings import rapidocr_params
+from dbnetpp.errors import StepFailed, UsageError
 from dbnetpp.jsonline import last_json_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +173,7 @@ def _run(cmd: List[str], log: Path, env: Optional[Dict[str, str]] = None) -> Tup
     minutes = round((time.time() - start) / 60, 2)
     res = last_json_line(log.read_text(encoding="utf-8", errors="replace"))
     if rc != 0 or res is None:
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... failed (exit {rc}); see {log}")
+        raise StepFailed.from_log(" ".join(cmd[1:2]) or cmd[0], rc, log)
     return res, minutes
 
 
@@ -193,7 +194,7 @@ def rapidocr(args, inference: Path, test_images: List[str], work: Path) -> Dict[
         rc = subprocess.run([str(python), "-c", RAPIDOCR, json.dumps(settings), str(out), *test_images], cwd=ROOT,
                             stdout=f, stderr=subprocess.STDOUT).returncode
     if rc != 0:
-        raise RuntimeError(f"RapidOCR failed (exit {rc}); see {work / 'rapidocr.log'}")
+        raise StepFailed.from_log("RapidOCR", rc, work / "rapidocr.log")
     return {**score(out, args.gt, work / "rapidocr_eval.log"), "minutes": round((time.time() - start) / 60, 2),
             "settings": settings}
 
@@ -213,15 +214,17 @@ def subset_test(args, test_images: List[str], work: Path) -> Tuple[Path, List[st
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return run_tool("benchmarks/own_data.py", lambda: _main(args))
+
+
+def _main(args) -> int:
     icdar, work = Path(args.icdar).resolve(), Path(args.work).resolve()
     args.gt = icdar / "test_icdar2015_label.txt"
     for need in (icdar / "train_icdar2015_label.txt", args.gt):
         if not need.is_file():
-            print(f"error: {need} not found (prepare ICDAR2015: python tools/prepare_icdar2015.py ...)", file=sys.stderr)
-            return 2
+            raise UsageError(f"{need} not found (prepare ICDAR2015: python tools/prepare_icdar2015.py ...)")
     if work.exists() and any(work.iterdir()):
-        print(f"error: {work} is not empty; choose another --work", file=sys.stderr)
-        return 2
+        raise UsageError(f"{work} is not empty; choose another --work")
     train = read_gt(icdar / "train_icdar2015_label.txt")
     sample = random.Random(0).sample(train, min(args.images, len(train)))
     write_ppocrlabel(icdar, sample, work / "ppocrlabel")
@@ -252,10 +255,9 @@ def main(argv=None) -> int:
         print(f"test  (exported model, tools/infer_det.py, {pred.get('images')} images) {result['test']}", flush=True)
         result["rapidocr"] = rapidocr(args, inference, test_images, work)
         print(f"test  (RapidOCR with the ONNX) {result['rapidocr']}", flush=True)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print(json.dumps(result))
-        return 2
+    except StepFailed:
+        print(json.dumps(result))  # what was measured before the failed step
+        raise
     print(json.dumps(result))
     return 0 if all(c["ok"] for c in checks.values()) else 1
 

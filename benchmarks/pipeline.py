@@ -50,6 +50,9 @@ from typing import Any, Callable, Dict, List, Tuple
 import cv2
 import numpy as np
 
+from dbnetpp.cli import run_tool
+from dbnetpp.errors import StepFailed, UsageError
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "det" / "det_mv3_db.yml"
 REF_MODULES = {
@@ -70,12 +73,12 @@ def load_samples(data_dir: Path, n_images: int) -> List[Tuple[str, bytes, str]]:
     img_dir = data_dir / "ch4_training_images"
     gt_dir = data_dir / "ch4_training_localization_transcription_gt"
     if not img_dir.is_dir() or not gt_dir.is_dir():
-        raise SystemExit(f"benchmark_pipeline: {data_dir} is not an ICDAR2015 folder (needs ch4_training_images/ "
-                         f"and ch4_training_localization_transcription_gt/)")
+        raise UsageError(f"{data_dir} is not an ICDAR2015 folder (needs ch4_training_images/ and "
+                         f"ch4_training_localization_transcription_gt/)")
     images = sorted((p for p in img_dir.glob("img_*.jpg") if image_id(p.name) is not None),
                     key=lambda p: image_id(p.name))[:n_images]
     if len(images) < n_images:
-        raise SystemExit(f"benchmark_pipeline: only {len(images)} training images in {img_dir}, asked for {n_images}")
+        raise UsageError(f"only {len(images)} training images in {img_dir}, asked for {n_images}")
     samples = []
     for p in images:
         boxes = read_gt_file(str(gt_dir / f"gt_{p.stem}.txt"))
@@ -92,7 +95,7 @@ def _reference_ops(items: List[Dict[str, Any]]) -> Tuple[List[Tuple[str, Callabl
     try:
         base = wheel_dir() / "ppocr"
     except ReferenceMissing as exc:
-        raise SystemExit(f"benchmarks/pipeline.py: {exc}") from None
+        raise UsageError(str(exc)) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, value in NP_ALIASES.items():  # removed in NumPy 1.24, used by imgaug and ppocr
@@ -273,8 +276,8 @@ def _run_side(side: str, args, workers: int) -> Dict[str, Any]:
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"benchmark_pipeline: the {side} run failed (exit {proc.returncode})")
+        tail = (proc.stdout[-3000:] + proc.stderr[-3000:]).splitlines()[-25:]
+        raise StepFailed(f"the {side} run failed (exit {proc.returncode}); its last lines:\n" + "\n".join(tail))
     return json.loads(lines[-1])
 
 
@@ -282,7 +285,7 @@ def _fmt(v: float) -> str:
     return f"{v:8.2f}" if v == v else "     n/a"
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="ICDAR2015 folder (official layout)")
     ap.add_argument("--images", type=int, default=200, help="number of training images (default 200)")
@@ -301,9 +304,13 @@ def main(argv=None) -> None:
         ap.error("--images must be at least 6")
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
+    return run_tool("benchmarks/pipeline.py", lambda: _main(args))
+
+
+def _main(args) -> int:
     if args.side:
         side_main(args)
-        return
+        return 0
     load_samples(Path(args.data), args.images)  # fail early, in this process, on a bad folder
     print(f"benchmark_pipeline: {args.images} ICDAR2015 training images from {args.data}; config "
           f"{args.config.name} (Train transforms); seed {args.seed}; cv2.setNumThreads({args.cv2_threads}); "
@@ -353,7 +360,8 @@ def main(argv=None) -> None:
                    reference_iaa="opencv-equivalent" if ref["iaa_source"].startswith("OpenCV") else "imgaug",
                    dropped_reference=ref["dropped"], load_average=round(os.getloadavg()[0], 2))
     print(json.dumps(summary))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

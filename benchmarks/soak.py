@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from dbnetpp.cli import add_config_args, positive_float, tool_parser
+from dbnetpp.cli import add_config_args, positive_float, run_tool, tool_parser
+from dbnetpp.errors import StepFailed
 from dbnetpp.launch import run_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,10 +62,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def run_tool(args: List[str]) -> None:
-    r = subprocess.run([sys.executable, *args], cwd=str(ROOT), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"benchmark_soak: {' '.join(args[:1])} failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
+def run_step(args: List[str], log: Path) -> None:
+    """``python ARGS`` with its output in ``log``; StepFailed with the log's last lines when it fails."""
+    with open(log, "w", encoding="utf-8") as f:
+        rc = subprocess.run([sys.executable, *args], cwd=str(ROOT), stdout=f, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        raise StepFailed.from_log(os.path.relpath(args[0], ROOT), rc, log)
 
 
 def prepare_data(work: Path, n_train: int) -> Path:
@@ -75,10 +78,10 @@ def prepare_data(work: Path, n_train: int) -> Path:
         return prepared
     if raw.exists():
         shutil.rmtree(raw)
-    run_tool([str(ROOT / "tools" / "make_synth_dataset.py"), "--dst", str(raw), "--train", str(n_train),
-              "--test", "8", "--size", "256"])
-    run_tool([str(ROOT / "tools" / "prepare_icdar2015.py"), "--src", str(raw), "--dst", str(prepared), "--force",
-              "--no-progress"])
+    run_step([str(ROOT / "tools" / "make_synth_dataset.py"), "--dst", str(raw), "--train", str(n_train),
+              "--test", "8", "--size", "256"], work / "make_synth_dataset.log")
+    run_step([str(ROOT / "tools" / "prepare_icdar2015.py"), "--src", str(raw), "--dst", str(prepared), "--force",
+              "--no-progress"], work / "prepare_icdar2015.log")
     return prepared
 
 
@@ -165,6 +168,10 @@ def summarize(samples: List[Dict[str, float]], seconds: float) -> Dict[str, floa
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    return run_tool("benchmarks/soak.py", lambda: _main(args))
+
+
+def _main(args) -> int:
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     data = Path(args.data).resolve() if args.data else prepare_data(work, args.train_images)

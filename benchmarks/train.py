@@ -42,11 +42,11 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from dbnetpp.cli import add_config_args, int_list, tool_parser
+from dbnetpp.cli import add_config_args, int_list, run_tool, tool_parser
 from dbnetpp.config import load_config
-from dbnetpp.errors import ConfigError, DataError
+from dbnetpp.errors import ConfigError, StepFailed, UsageError
 from dbnetpp.jsonline import last_json_line
-from dbnetpp.launch import LaunchError, split_batch
+from dbnetpp.launch import LaunchError, cpu_launch_prefix, split_batch
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -80,12 +80,9 @@ def _option_list(text: str) -> List[str]:
 
 def _run_child(args, procs: int, opts: List[str], env: Optional[Dict[str, str]] = None) -> Dict:
     """This tool on ``procs`` processes with ``opts`` after the command line's overrides and ``env`` added to the
-    environment -> its JSON result; RuntimeError with the output when it fails."""
+    environment -> its JSON result; StepFailed with the output when it fails."""
     with tempfile.TemporaryDirectory(prefix="bench_procs_") as logs:
-        cmd = [sys.executable]
-        if procs > 1:
-            cmd += ["-m", "paddle.distributed.launch", "--log_dir", logs, "--nproc_per_node", str(procs)]
-        cmd += [os.path.abspath(__file__), "-c", args.config, "--steps", str(args.steps), "--warmup",
+        cmd = cpu_launch_prefix(procs, logs) + [os.path.abspath(__file__), "-c", args.config, "--steps", str(args.steps), "--warmup",
                 str(args.warmup)]
         if args.opt or opts:
             cmd += ["-o", *args.opt, *opts]
@@ -99,7 +96,7 @@ def _run_child(args, procs: int, opts: List[str], env: Optional[Dict[str, str]] 
                 out += f.read()
         result = last_json_line(out)
         if proc.returncode != 0 or result is None:
-            raise RuntimeError(f"the {procs}-process run failed (exit {proc.returncode}); its output:\n{out[-3000:]}")
+            raise StepFailed(f"the {procs}-process run failed (exit {proc.returncode}); its output:\n{out[-3000:]}")
     return result
 
 
@@ -147,7 +144,7 @@ def compare_options(args) -> Dict:
         opts, env = OPTIONS[name]
         try:
             result = _run_child(args, args.procs, split + opts, env)
-        except RuntimeError as exc:
+        except StepFailed as exc:
             tail = [ln for ln in str(exc).splitlines() if ln.strip()]
             result = {"samples_per_s": None, "error": tail[-1][:300] if tail else "failed"}
         runs.append({"option": name, "overrides": opts, "env": env, **result})
@@ -238,8 +235,8 @@ def benchmark(cfg: Dict, steps: int, warmup: int) -> Optional[Dict]:
         loader = cfg["Train"].get("loader") or {}
     measured = [r for r in records if r["global_step"] > warmup]
     if not measured:
-        raise RuntimeError(f"no per-step timings after the {warmup} warm-up steps (the Train set may be smaller "
-                           f"than --steps allows; see the log above)")
+        raise UsageError(f"no per-step timings after the {warmup} warm-up steps (the Train set may be smaller "
+                         f"than --steps allows; see the log above)")
     batch_s = sum(r["batch_cost"] for r in measured)
     reader_s = sum(r["reader_cost"] for r in measured)
     samples = sum(r["ips"] * r["batch_cost"] for r in measured)
@@ -262,26 +259,23 @@ def benchmark(cfg: Dict, steps: int, warmup: int) -> Optional[Dict]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.opt)
-        if args.compare_procs:
-            result = compare_procs(args, cfg)
-            for r in result["runs"]:
-                print(f"{r['procs']} process(es) x batch {r['batch_size_per_card']}: {r['samples_per_s']} samples/s, "
-                      f"step {r['step_s']} s, data wait {r['data_wait_fraction']}, speedup {r['speedup']}")
-        elif args.compare_options:
-            result = compare_options(args)
-            for r in result["runs"]:
-                print(f"{r['option']:<24} {r['samples_per_s'] or 0:7.3f} samples/s  speedup {r['speedup']}  "
-                      f"data wait {r.get('data_wait_fraction')}" + (f"  FAILED: {r['error']}" if "error" in r else ""))
-        else:
-            result = benchmark(cfg, args.steps, args.warmup)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_tool("benchmarks/train.py", lambda: _main(args))
+
+
+def _main(args) -> int:
+    cfg = load_config(args.config, args.opt)
+    if args.compare_procs:
+        result = compare_procs(args, cfg)
+        for r in result["runs"]:
+            print(f"{r['procs']} process(es) x batch {r['batch_size_per_card']}: {r['samples_per_s']} samples/s, "
+                  f"step {r['step_s']} s, data wait {r['data_wait_fraction']}, speedup {r['speedup']}")
+    elif args.compare_options:
+        result = compare_options(args)
+        for r in result["runs"]:
+            print(f"{r['option']:<24} {r['samples_per_s'] or 0:7.3f} samples/s  speedup {r['speedup']}  "
+                  f"data wait {r.get('data_wait_fraction')}" + (f"  FAILED: {r['error']}" if "error" in r else ""))
+    else:
+        result = benchmark(cfg, args.steps, args.warmup)
     if result is not None:
         sys.stdout.flush()
         print(json.dumps(result), flush=True)

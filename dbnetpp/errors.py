@@ -8,6 +8,8 @@ exception                          exit  meaning (message form)
 :class:`OutputInUseError`          2     another run holds the output folder / file (names its pid)
 :class:`UsageError`                2     a tool's inputs do not fit together, or a step of a multi-step
                                          tool failed (``tools/demo.py``, ``tools/finetune.py``, the launcher)
+:class:`StepFailed`                2     a child process of a multi-step tool or benchmark failed (names
+                                         the step, its exit code and the last lines of its log)
 :class:`DataError`                 1     an input file is invalid (``FILE:LINE: problem``)
 :class:`CheckpointError`           1     a weights / checkpoint file is missing, corrupt, unsafe or broken
 :class:`LoaderError`               1     the data loader cannot make a batch
@@ -18,7 +20,7 @@ exception                          exit  meaning (message form)
 =================================  ====  ==============================================================
 
 :func:`exit_code` reads the table; :func:`dbnetpp.cli.run_tool` prints ``PROG: error: MESSAGE`` (one line,
-no traceback) and returns the code, for every tool under ``tools/`` and the launcher.
+no traceback) and returns the code, for every tool under ``tools/`` and ``benchmarks/`` and the launcher.
 """
 from __future__ import annotations
 
@@ -82,6 +84,21 @@ class OutputInUseError(ConfigError):
 class UsageError(ConfigError):
     """A tool's inputs do not fit together (e.g. the launcher's options), or a step of a multi-step tool
     failed; the message says which and what to do."""
+
+
+class StepFailed(UsageError):
+    """A step of a multi-step tool or benchmark (a child process) failed: the message names the step, its
+    exit code and the last lines of its output (:meth:`from_log`)."""
+
+    @classmethod
+    def from_log(cls, what: str, returncode: int, log: "os.PathLike[str] | str", lines: int = 25) -> "StepFailed":
+        """``WHAT failed (exit N); last lines of LOG:`` followed by the last ``lines`` lines of the file ``log``."""
+        try:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                tail = f.read().splitlines()[-lines:]
+        except OSError as exc:
+            tail = [f"({exc.strerror or exc})"]
+        return cls(f"{what} failed (exit {returncode}); last lines of {log}:\n" + "\n".join(tail))
 
 
 class DataError(DBNetError, ValueError):

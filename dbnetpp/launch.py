@@ -366,6 +366,15 @@ def _launch_prefix(dev: Devices, nodes: Nodes, log_dir: str) -> List[str]:
     return cmd
 
 
+def cpu_launch_prefix(procs: int, log_dir: str) -> List[str]:
+    """The command prefix that runs a script on ``procs`` CPU processes of this machine: ``python`` for one,
+    ``python -m paddle.distributed.launch ... --nproc_per_node N`` (per-process logs in ``log_dir``) for more.
+    The benchmarks use it to start training as ``scripts/train.sh`` does."""
+    if procs <= 1:
+        return [sys.executable]
+    return _launch_prefix(Devices("cpu", cards=procs), Nodes(), log_dir)
+
+
 def _label_files(cfg: Mapping[str, Any], split: str) -> List[str]:
     files = _section(cfg, split, "dataset").get("label_file_list") or []
     return [str(f) for f in (files if isinstance(files, list) else [files])]

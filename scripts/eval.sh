@@ -19,12 +19,4 @@
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
-for arg in "$@"; do case "$arg" in -h|--help) print_help "$0"; exit 0 ;; esac; done
-DBNETPP_CALLER_PWD=$(pwd)
-export DBNETPP_CALLER_PWD
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-PY=$(project_python "$ROOT")
-"$PY" -c "import dbnetpp.launch" 2>/dev/null \
-  || { echo "eval.sh: error: $PY cannot import dbnetpp (is the project installed? run: bash init.sh)" >&2; exit 2; }
-exec "$PY" -m dbnetpp.launch eval "$@"
+exec_launcher "$0" eval "$@"

@@ -49,12 +49,13 @@ def test_run_tool_maps_every_project_error_to_one_line_and_its_exit_code(capsys)
     from dbnetpp.cli import run_tool
     from dbnetpp.engine.guard import AbortRequested
     from dbnetpp.errors import (CheckpointError, ConfigError, DataError, LoaderError, NonFiniteLossError,
-                                OutputInUseError, TrainingInterrupted, UsageError)
+                                OutputInUseError, StepFailed, TrainingInterrupted, UsageError)
 
     cases = [(ConfigError("must be int", key="Global.epoch_num", file="c.yml"), 2,
               "tool: error: c.yml: key 'Global.epoch_num': must be int"),
              (OutputInUseError("out is in use by pid 1"), 2, "tool: error: out is in use by pid 1"),
              (UsageError("--out is the --image folder"), 2, "tool: error: --out is the --image folder"),
+             (StepFailed("tools/eval.py printed no result"), 2, "tool: error: tools/eval.py printed no result"),
              (DataError("not a number", "labels.txt", 3), 1, "tool: error: labels.txt:3: not a number"),
              (CheckpointError("w.pdparams: file not found"), 1, "tool: error: w.pdparams: file not found"),
              (LoaderError("shapes differ"), 1, "tool: error: shapes differ"),
@@ -74,14 +75,28 @@ def test_run_tool_maps_every_project_error_to_one_line_and_its_exit_code(capsys)
         run_tool("tool", lambda: 1 // 0)
 
 
+def test_step_failed_names_the_step_and_the_end_of_its_log(tmp_path):
+    from dbnetpp.errors import StepFailed, exit_code
+
+    log = tmp_path / "train.log"
+    log.write_text("".join(f"line {i}\n" for i in range(40)), encoding="utf-8")
+    exc = StepFailed.from_log("tools/train.py", 1, log, lines=3)
+    assert str(exc) == f"tools/train.py failed (exit 1); last lines of {log}:\nline 37\nline 38\nline 39"
+    assert exit_code(exc) == 2
+    gone = StepFailed.from_log("tools/eval.py", 3, tmp_path / "missing.log")
+    assert "tools/eval.py failed (exit 3)" in str(gone) and "No such file" in str(gone)
+
+
 def test_every_tool_main_goes_through_run_tool():
-    """No tool maps exceptions to exit codes itself (the table lives in dbnetpp/errors.py)."""
+    """No tool or benchmark maps exceptions to exit codes itself (the table lives in dbnetpp/errors.py)."""
     import ast
     from pathlib import Path
 
-    tools = sorted(Path(__file__).resolve().parents[1].joinpath("tools").glob("*.py"))
-    assert len(tools) >= 12
-    for path in tools:
+    root = Path(__file__).resolve().parents[1]
+    tools = sorted(root.joinpath("tools").glob("*.py"))
+    benchmarks = sorted(root.joinpath("benchmarks").glob("*.py"))
+    assert len(tools) >= 12 and len(benchmarks) >= 10
+    for path in tools + benchmarks:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         main = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"), None)
         assert main is not None, path

@@ -210,6 +210,22 @@ def test_readme_long_options_appear_in_help():
     assert not problems, "README.md uses options the scripts do not list:\n  " + "\n  ".join(problems)
 
 
+def test_readme_launcher_commands_plan_without_error(tmp_path):
+    """Every ``bash scripts/train.sh`` / ``scripts/eval.sh`` command the README shows, run with ``--dry-run``
+    on this machine: its arguments parse, its config validates and it prints the command it would run."""
+    ran = 0
+    for _, script, _, line in readme_commands():
+        if script not in ("scripts/train.sh", "scripts/eval.sh"):
+            continue
+        seg = next(s for s in _segments(_tokens(line)) if script in s)
+        args = seg[seg.index(script) + 1:]
+        cmd = ["bash", script, *args, *([] if "--dry-run" in args else ["--dry-run"])]
+        proc = subprocess.run(cmd, cwd=ROOT, env=_help_env(), capture_output=True, text=True, timeout=HELP_TIMEOUT)
+        assert proc.returncode == 0 and "would run" in proc.stdout, (line, proc.stdout[-2000:], proc.stderr[-2000:])
+        ran += 1
+    assert ran >= 3, "the README shows fewer train.sh / eval.sh commands than expected (parser or README changed)"
+
+
 def test_generated_config_reference_is_up_to_date():
     proc = subprocess.run([sys.executable, "docs/gen_config_reference.py", "--check"], cwd=ROOT,
                           capture_output=True, text=True, timeout=HELP_TIMEOUT)

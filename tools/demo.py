@@ -13,8 +13,9 @@ Four steps, each announced as "[k/4] ...", between two banners saying that the d
   2. tools/prepare_icdar2015.py converts them to PaddleOCR label files in DATA_ROOT/text_localization;
   3. the training command after "--" runs, e.g. "python tools/train.py -c CONFIG -o ..." or
      "python -m paddle.distributed.launch --nproc_per_node 2 tools/train.py -c CONFIG -o ...";
-  4. tools/eval.py -c CONFIG -o <the -o overrides> Global.checkpoints=SAVE_DIR/latest evaluates the trained
-     model (SAVE_DIR: Global.save_model_dir of CONFIG after -o).
+  4. tools/eval.py -c CONFIG --vis-dir SAVE_DIR/pictures --vis 4 -o <the -o overrides>
+     Global.checkpoints=SAVE_DIR/latest evaluates the trained model and draws its detections on the first
+     four test images (SAVE_DIR: Global.save_model_dir of CONFIG after -o).
 
 Inputs:
   -c CONFIG, -o       the config and the overrides the training command was given (the evaluation uses
@@ -33,11 +34,12 @@ Inputs:
                       tools/train.py does) and to the evaluation's overrides.
   Relative paths resolve against the current directory.
 
-Outputs: the folders DATA_ROOT/raw and DATA_ROOT/text_localization, the checkpoints of the training in
+Outputs: the folders DATA_ROOT/raw and DATA_ROOT/text_localization, the checkpoints of the training and
+the pictures (SAVE_DIR/pictures/NNN_img_K.png: GT green, detections red, the image's P / R / H on top) in
 SAVE_DIR, the steps' own output (the evaluation's stderr merged into stdout), then the summary line
 "demo (synthetic data) precision P  recall R  hmean H  in M min S s" and, last, one JSON object
-{"precision", "recall", "hmean", "data": "synthetic demo", "seconds"} (scores from the evaluation's last
-JSON line).  --dry-run checks the inputs and prints the four commands instead of running them.
+{"precision", "recall", "hmean", "data": "synthetic demo", "seconds", "pictures"} (scores from the
+evaluation's last JSON line).  --dry-run checks the inputs and prints the four commands instead of running them.
 
 Exit codes: 0 done (or dry run); 2 invalid command line or config, or a step failed (the message on stderr
 names the step and its exit code).
@@ -64,6 +66,8 @@ from dbnetpp.synth import INFO_FILE
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA_ROOT = "./train_data/synth_demo"
+PICTURES = "pictures"  # SAVE_DIR/pictures: the evaluation's drawings of the first test images
+N_PICTURES = 4
 SIZE_KEYS = ("train", "test", "size")
 LABEL_FILES = {"Train": "train_icdar2015_label.txt", "Eval": "test_icdar2015_label.txt"}
 BANNER = """\
@@ -212,13 +216,16 @@ def demo(args: argparse.Namespace, say) -> int:
     prepared = os.path.join(args.data_root, "text_localization")
     check_data_root(args.data_root, raw, prepared)
     data_opts = data_overrides(cfg, prepared, args.config)
-    ckpt = str(global_value(g, "save_model_dir")).rstrip("/") + "/" + LATEST  # the checkpoint the trainer ends on
+    save_dir = str(global_value(g, "save_model_dir")).rstrip("/")
+    ckpt = f"{save_dir}/{LATEST}"  # the checkpoint the trainer ends on
+    pictures = f"{save_dir}/{PICTURES}"
     py = sys.executable
     gen = [py, tool("make_synth_dataset.py"), "--dst", raw, "--train", str(n_train), "--test", str(n_test),
            "--size", str(size), "--seed", "0", "--force"]
     prep = [py, tool("prepare_icdar2015.py"), "--src", raw, "--dst", prepared, "--force", "--no-progress"]
     train = list(args.command) + (["-o", *data_opts] if data_opts else [])
-    evaluate = [py, tool("eval.py"), "-c", args.config, "-o", *args.opt, *data_opts, f"Global.checkpoints={ckpt}"]
+    evaluate = [py, tool("eval.py"), "-c", args.config, "--vis-dir", pictures, "--vis", str(N_PICTURES), "-o",
+                *args.opt, *data_opts, f"Global.checkpoints={ckpt}"]
 
     print(BANNER)
     if args.dry_run:
@@ -244,10 +251,11 @@ def demo(args: argparse.Namespace, say) -> int:
         p, r, h = (float(metrics[k]) for k in ("precision", "recall", "hmean"))
     except (TypeError, KeyError, ValueError):
         raise DemoError("tools/eval.py printed no JSON line with precision/recall/hmean") from None
+    say(f"pictures of the first {min(N_PICTURES, n_test)} test images (GT green, detections red) in {pictures}/")
     print(BANNER)
     say(f"demo (synthetic data) precision {p:.4f}  recall {r:.4f}  hmean {h:.4f}  in {secs // 60} min {secs % 60} s")
     print(json.dumps({"precision": round(p, 6), "recall": round(r, 6), "hmean": round(h, 6),
-                      "data": "synthetic demo", "seconds": secs}), flush=True)
+                      "data": "synthetic demo", "seconds": secs, "pictures": pictures}), flush=True)
     return 0
 
 

@@ -8,8 +8,11 @@ file itself).  Writes ``OUTPUT_DIR/training_curves.png`` by default (the
 trainer draws the same figure when it ends) and prints its path.  Drawn with
 OpenCV, so no plotting library is needed.
 
-``--finetune`` draws test hmean against wall-clock minutes of ``benchmarks/finetune.py`` runs, each
-given as ``LABEL=FILE`` where FILE holds that tool's output (its last JSON line is read).
+``--finetune`` draws the hmean of each evaluation during ``benchmarks/finetune.py`` runs against wall-clock
+minutes, each run given as ``LABEL=FILE`` where FILE holds that tool's output (its last JSON line is read);
+the label shows the run's final test hmean.  ``--title`` names what was evaluated (default: the test set,
+as in runs that evaluate it during training; runs that validate on a held-out split want e.g.
+``--title "validation hmean (100 held-out training images)"``).
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ from dbnetpp.errors import DataError, UsageError
 from dbnetpp.jsonline import last_json_line
 
 
+TEST_TITLE = "ICDAR2015 test hmean (official protocol)"
+
+
 def read_finetune_curves(specs: List[str]):
     """``{label: (minutes, hmean)}`` from ``LABEL=FILE`` arguments (FILE: benchmarks/finetune.py's output)."""
     curves = {}
@@ -36,7 +42,7 @@ def read_finetune_curves(specs: List[str]):
         if not result or not result.get("curve"):
             raise ValueError(f"{file}: no benchmarks/finetune.py result (a JSON line with a 'curve') in it")
         curve = result["curve"]
-        curves[f"{label}: {result['hmean']:.3f}"] = ([c["minutes"] for c in curve], [c["hmean"] for c in curve])
+        curves[f"{label}: test {result['hmean']:.3f}"] = ([c["minutes"] for c in curve], [c["hmean"] for c in curve])
     return curves
 
 
@@ -45,7 +51,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("output_dir", nargs="?", help="training output folder holding metrics.jsonl (or the file)")
     parser.add_argument("--out", default=None, help="PNG to write (default: OUTPUT_DIR/training_curves.png)")
     parser.add_argument("--finetune", nargs="+", metavar="LABEL=FILE",
-                        help="benchmarks/finetune.py outputs to draw as test hmean against minutes")
+                        help="benchmarks/finetune.py outputs to draw as hmean against minutes")
+    parser.add_argument("--title", default=TEST_TITLE, help=f"--finetune's title (default {TEST_TITLE!r})")
     args = parser.parse_args(argv)
     if args.finetune and not args.out:
         parser.error("--finetune needs --out")
@@ -62,7 +69,7 @@ def plot(args: argparse.Namespace) -> int:
             raise UsageError(f"{path} not found (is this a training output folder?)")
     try:
         if args.finetune:
-            print(plot_curves(read_finetune_curves(args.finetune), args.out, "ICDAR2015 test hmean (official protocol)"))
+            print(plot_curves(read_finetune_curves(args.finetune), args.out, args.title))
         else:
             print(plot_metrics(path, args.out))
     except ValueError as exc:  # a malformed metrics line or result file (named in the message)

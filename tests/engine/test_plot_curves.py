@@ -31,6 +31,14 @@ def test_finetune_curves_png(tmp_path):
     # two coloured series were drawn (pixels neither white, black nor grey)
     coloured = (np.ptp(img.astype(int), axis=2) > 60).sum()
     assert coloured > 500
+    # --title: the same curves under another title (runs that validate on a held-out split)
+    val = tmp_path / "val.png"
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "plot_log.py"), "--finetune", f"DBNet++={a}",
+                        f"DBNet={b}", "--out", str(val), "--title", "validation hmean"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    other = cv2.imread(str(val))
+    assert other.shape == img.shape and (other != img).any()
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "plot_log.py"), "--finetune", f"x={tmp_path / 'none'}",
                           "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "none" in bad.stderr

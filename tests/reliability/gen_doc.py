@@ -10,12 +10,13 @@ what the tests check, including the cases that currently misbehave.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, List, Optional, Sequence
+from typing import Optional, Sequence
+
+from dbnetpp.docgen import generator_main, table
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -76,16 +77,6 @@ def load_cases(path: Path = CASES_FILE) -> ModuleType:
     return module
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> List[str]:
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
-
-
 def _status(bug: str) -> str:
     return f"**open**: {bug}" if bug else "ok"
 
@@ -115,11 +106,11 @@ def render(cases: ModuleType) -> str:
         fail, skip = OUTCOME_TEXT[c.outcome]
         needle = " or ".join(f"'{n}'" for n in c.needle.split("|")) if c.needle else ""
         rows.append((f"`{c.id}`", c.kind, c.what, fail.replace("{needle}", needle), skip))
-    out += _table(("case", "kind", "input", "policy fail", "policy skip"), rows)
+    out += table(("case", "kind", "input", "policy fail", "policy skip"), rows)
     out.append("")
     out.append("## Faults, evaluation and the loss guard\n")
     rows = [(s.area, f"`{s.id}`", s.what, s.result, f"`{s.test}`", _status(s.bug)) for s in cases.SCENARIOS]
-    out += _table(("area", "case", "what is done", "expected", "test", "status"), rows)
+    out += table(("area", "case", "what is done", "expected", "test", "status"), rows)
     out.append("")
     out.append("## Configs and command lines\n")
     out.append("`tools/train.py -c tests/fixtures/configs/tiny_det.yml -o ...` with one defect each "
@@ -132,29 +123,14 @@ def render(cases: ModuleType) -> str:
         status = _status(c.bug) if c.bug else (f"**open** (config file not named): {c.file_bug}" if c.file_bug
                                                else "ok")
         rows.append((f"`{c.id}`", c.what, given, expect, status))
-    out += _table(("case", "defect", "given", "expected", "status"), rows)
+    out += table(("case", "defect", "given", "expected", "status"), rows)
     out.append("")
     return "\n".join(out)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if the document is stale, write nothing")
-    ap.add_argument("--out", default=str(DOC_FILE), help="document path (default docs/reliability.md)")
-    args = ap.parse_args(argv)
-    text = render(load_cases())
-    path = Path(args.out)
-    if args.check:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            print(f"{path} is stale: run python tests/reliability/gen_doc.py", file=sys.stderr)
-            return 1
-        print(f"{path} is up to date")
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return generator_main(argv, __doc__.split("\n\n")[0], DOC_FILE, "python tests/reliability/gen_doc.py",
+                          lambda _current, _path: render(load_cases()))
 
 
 if __name__ == "__main__":

@@ -187,6 +187,27 @@ def test_benchmark_finetune_refuses_missing_label_files(root_dir, tiny_data, tmp
         assert not work.exists()
 
 
+def test_benchmark_finetune_names_the_failed_step(root_dir, tiny_data, tmp_path):
+    """A step that fails (tools/train.py on corrupt start weights) ends the benchmark with exit 2 and one
+    'benchmarks/finetune.py: error:' message naming the step, its exit code and its log's last lines."""
+    bad = tmp_path / "bad.pdparams"
+    bad.write_bytes(b"not a paddle file" * 10)
+    opts = ["Global.epoch_num=1", f"Global.pretrained_model={tmp_path / 'bad'}", "Train.loader.num_workers=0",
+            "Eval.loader.num_workers=0"]
+    for split in ("Train", "Eval"):
+        opts += [f"{split}.dataset.data_dir={tiny_data}",
+                 f"{split}.dataset.label_file_list=[{tiny_data / 'train_icdar2015_label.txt'}]"]
+    work = tmp_path / "work"
+    proc = subprocess.run([sys.executable, "benchmarks/finetune.py", "-c", "configs/det/cpu/ft_mv3_db++_icdar15.yml",
+                           "--procs", "1", "--minutes", "2", "--work", str(work), "-o", *opts],
+                          cwd=root_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    first = proc.stderr.splitlines()[0]
+    assert re.fullmatch(r"benchmarks/finetune\.py: error: \S*tools/train\.py failed \(exit 1\); last lines of "
+                        + re.escape(str(work / "train.log")) + ":", first), proc.stderr[-2000:]
+    assert "bad.pdparams" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_benchmark_asf_records_learning_statistics(root_dir, tiny_data):
     """DBNet / DBNet++ / DBNet++ with a zero gate, a few steps each: every statistic is reported."""
     proc = subprocess.run([sys.executable, "benchmarks/asf.py", "--data-dir", str(tiny_data), "--images", "2",

@@ -55,8 +55,8 @@ def test_dry_run_prints_the_four_commands(tool, capsys, monkeypatch, tmp_path):
                  f"Eval.dataset.data_dir={prepared}/",
                  f"Eval.dataset.label_file_list=[{prepared}/test_icdar2015_label.txt]"]
     assert train == _train(DEMO, *opts)[1:] + ["-o", *data_opts]
-    assert evaluate == [sys.executable, "tools/eval.py", "-c", DEMO, "-o", *opts, *data_opts,
-                        f"Global.checkpoints={out_dir}/latest"]
+    assert evaluate == [sys.executable, "tools/eval.py", "-c", DEMO, "--vis-dir", f"{out_dir}/pictures", "--vis", "4",
+                        "-o", *opts, *data_opts, f"Global.checkpoints={out_dir}/latest"]
     assert not data.exists() and not out_dir.exists()  # a dry run writes nothing
     # the default data root is where the demo config reads: the training command runs as given
     code, out, err = run(tool, capsys, "-c", DEMO, "--dry-run", "-o", *opts, *_train(DEMO, *opts))
@@ -155,7 +155,11 @@ def test_end_to_end_on_a_tiny_dataset(tmp_path):
     lines = p.stdout.strip().splitlines()
     assert lines[-2].startswith("demo.py: demo (synthetic data) precision ")
     final = json.loads(lines[-1])
-    assert set(final) == {"precision", "recall", "hmean", "data", "seconds"} and final["data"] == "synthetic demo"
+    assert set(final) == {"precision", "recall", "hmean", "data", "seconds", "pictures"}
+    assert final["data"] == "synthetic demo" and final["pictures"] == f"{out_dir}/pictures"
+    # the pictures of the (two) test images, named in the output
+    assert sorted(f.name for f in (out_dir / "pictures").iterdir()) == ["000_img_1.png", "001_img_2.png"]
+    assert f"pictures of the first 2 test images (GT green, detections red) in {out_dir}/pictures/" in p.stdout
     assert all(0.0 <= final[k] <= 1.0 for k in ("precision", "recall", "hmean"))
     for sub in ("raw/ch4_training_images", "raw/ch4_test_images", "text_localization/icdar_c4_train_imgs",
                 "text_localization/ch4_test_images"):
