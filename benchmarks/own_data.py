@@ -172,8 +172,11 @@ def _run(cmd: List[str], log: Path, env: Optional[Dict[str, str]] = None) -> Tup
         rc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
     minutes = round((time.time() - start) / 60, 2)
     res = last_json_line(log.read_text(encoding="utf-8", errors="replace"))
-    if rc != 0 or res is None:
-        raise StepFailed.from_log(" ".join(cmd[1:2]) or cmd[0], rc, log)
+    step = " ".join(cmd[1:2]) or cmd[0]
+    if rc != 0:
+        raise StepFailed.from_log(step, rc, log)
+    if res is None:
+        raise StepFailed(f"{step} printed no JSON result; see {log}")
     return res, minutes
 
 

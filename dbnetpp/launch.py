@@ -710,9 +710,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def body() -> int:
         opts = parse_args(tool, argv)
         plan = plan_train(opts, say) if tool == "train" else plan_eval(opts, say)
-        if plan.demo:
+        if plan.demo:  # tools/demo.py runs the steps itself, in the environment of every planned run
             sys.stdout.flush()
-            os.execv(plan.cmd[0], plan.cmd)
+            os.execve(plan.cmd[0], plan.cmd, child_env(plan.env))
         if opts.dry_run:
             say("dry run; would run:")
             print(show_cmd(plan.cmd, plan.env))

@@ -145,6 +145,26 @@ def test_demo_dry_run_without_icdar(root_dir, tmp_path):
     assert p.returncode == 2 and "--size" in p.stderr
 
 
+@pytest.mark.slow
+def test_demo_runs_end_to_end_without_noise(root_dir, tmp_path):
+    """`bash scripts/train.sh` on a CPU checkout without ICDAR2015 (scripts/ copied, the rest linked), on a tiny
+    synthetic set: the four steps run, the summary, the pictures and the JSON line come out, and none of its
+    processes (the launcher, the trainers, the evaluation) prints Paddle's ccache notice or launcher INFO."""
+    shutil.copytree(root_dir / "scripts", tmp_path / "scripts")
+    for name in ("configs", "tools"):
+        (tmp_path / name).symlink_to(root_dir / name)
+    full_env = {**os.environ, "PYTHON": sys.executable, "DEMO_TRAIN": "4", "DEMO_TEST": "2", "DEMO_SIZE": "64"}
+    p = subprocess.run(["bash", "scripts/train.sh", "cpu", "-o", "Global.epoch_num=1", "Train.loader.num_workers=0",
+                        "Eval.loader.num_workers=0"], capture_output=True, text=True, env=full_env, timeout=600,
+                       cwd=str(tmp_path))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = p.stdout + p.stderr
+    assert "ccache" not in out and "LAUNCH INFO" not in out, out[-3000:]
+    assert "train.sh: demo (synthetic data) precision " in p.stdout
+    assert sorted(f.name for f in (tmp_path / "output" / "demo_mv3_db" / "pictures").iterdir()) == \
+        ["000_img_1.png", "001_img_2.png"]
+
+
 def test_cpu_default_is_one_process_per_core_with_the_batch_split(root_dir):
     """On CPU the config's batch is split over one process per core (same total batch and lr)."""
     cores = len(os.sched_getaffinity(0))
