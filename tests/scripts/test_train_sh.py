@@ -153,7 +153,7 @@ def test_demo_runs_end_to_end_without_noise(root_dir, tmp_path):
     shutil.copytree(root_dir / "scripts", tmp_path / "scripts")
     for name in ("configs", "tools"):
         (tmp_path / name).symlink_to(root_dir / name)
-    full_env = {**os.environ, "PYTHON": sys.executable, "DEMO_TRAIN": "4", "DEMO_TEST": "2", "DEMO_SIZE": "64"}
+    full_env = {**os.environ, "PYTHON": sys.executable, "DEMO_TRAIN": "8", "DEMO_TEST": "2", "DEMO_SIZE": "64"}
     p = subprocess.run(["bash", "scripts/train.sh", "cpu", "-o", "Global.epoch_num=1", "Train.loader.num_workers=0",
                         "Eval.loader.num_workers=0"], capture_output=True, text=True, env=full_env, timeout=600,
                        cwd=str(tmp_path))
