@@ -47,13 +47,12 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from dbnetpp.cli import add_config_args, int_list, positive_float, run_tool, tool_parser
+from dbnetpp.cli import add_config_args, int_list, positive_float, run_tool, sigterm_as_interrupt, tool_parser
 from dbnetpp.config import load_config
 from dbnetpp.errors import StepFailed, UsageError
 from dbnetpp.launch import cpu_launch_prefix, run_until, split_batch, usable_cores
@@ -127,7 +126,7 @@ def paddleocr_eval_plan(cfg: Dict, procs: int) -> Dict:
     off = [s for s in steps if s % spe]
     if off:
         raise UsageError(f"evaluation steps {off} do not end an epoch of {spe} steps: PaddleOCR saves checkpoints "
-                           f"only at epoch ends, so its run cannot be evaluated there")
+                         f"only at epoch ends, so its run cannot be evaluated there")
     epochs = [s // spe for s in steps]
     return {"steps_per_epoch": spe, "total": total, "epochs": epochs,
             "save_epoch_step": math.gcd(*epochs) if epochs else 10 ** 6}
@@ -213,12 +212,12 @@ def label_sets(args) -> Dict:
     val = [str(Path(f).resolve()) for f in dataset.get("label_file_list") or []]
     if not val:
         raise UsageError(f"{args.config}: no Eval.dataset.label_file_list (the validation set that chooses the "
-                           f"checkpoint)")
+                         f"checkpoint)")
     missing = [f for f in val if not Path(f).is_file()]
     if missing:
         raise UsageError(f"validation label file not found: {missing[0]} (Eval.dataset.label_file_list); for "
-                           f"ICDAR2015 make it with: bash scripts/prepare_icdar2015.sh --src DIR --dst "
-                           f"{Path(missing[0]).parent} --val 100")
+                         f"ICDAR2015 make it with: bash scripts/prepare_icdar2015.sh --src DIR --dst "
+                         f"{Path(missing[0]).parent} --val 100")
     test = str(Path(args.test or Path(val[0]).parent / "test_icdar2015_label.txt").resolve())
     if not Path(test).is_file():
         raise UsageError(f"test label file not found: {test} (--test)")
@@ -273,13 +272,9 @@ def samples_per_s(args, costs: List[float]) -> Optional[float]:
     return round(total / ordered[len(ordered) // 2], 3)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    sigterm_as_interrupt()
     return run_tool("benchmarks/finetune.py", lambda: _main(args))
 
 

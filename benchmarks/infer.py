@@ -66,7 +66,7 @@ from dbnetpp.deploy.preprocess import Preprocessor
 from dbnetpp.deploy.settings import InferenceSettings, describe_resize, parse_resize
 from dbnetpp.deploy.zoo import SHIPPED, find_onnx
 from dbnetpp.engine.plot import plot_curves
-from dbnetpp.errors import ConfigError, DBNetError, UsageError, error_text
+from dbnetpp.errors import ConfigError, DataError, DBNetError, UsageError, error_text
 from dbnetpp.evaluation.submission import box_line
 from dbnetpp.metrics import evaluate_paths
 from dbnetpp.metrics.rrc_io import image_key
@@ -98,7 +98,7 @@ def list_images(folder: Path) -> List[str]:
 def read_image(path: str) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise UsageError(f"{path}: cannot decode the image")
+        raise DataError(f"{path}: cannot decode the image")
     return img
 
 

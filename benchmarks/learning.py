@@ -35,7 +35,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from dbnetpp.cli import add_config_args, positive_float, run_tool, tool_parser
+from dbnetpp.cli import add_config_args, positive_float, run_tool, sigterm_as_interrupt, tool_parser
 from dbnetpp.jsonline import read_events
 from dbnetpp.launch import run_until
 from dbnetpp.config import apply_overrides, load_yaml
@@ -165,13 +165,9 @@ def train(args, cfg_path: Path, out: Path, log_path: Path) -> Dict:
             "start": start, "end": end, "reason": ended.reason}
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    sigterm_as_interrupt()
     return run_tool("benchmarks/learning.py", lambda: _main(args))
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from typing import Callable, List, Optional
 
 from .errors import DBNetError, error_text, exit_code
 
-__all__ = ["add_config_args", "int_list", "positive_float", "positive_int", "run_tool", "tool_parser", "unit_float"]
+__all__ = ["add_config_args", "int_list", "positive_float", "positive_int", "run_tool", "sigterm_as_interrupt",
+           "tool_parser", "unit_float"]
 
 
 def run_tool(prog: str, body: Callable[[], int]) -> int:
@@ -27,6 +29,15 @@ def run_tool(prog: str, body: Callable[[], int]) -> int:
         sys.stdout.flush()
         print(f"{prog}: {str(exc) or 'interrupted (SIGINT)'}", file=sys.stderr, flush=True)
         return exit_code(exc)
+
+
+def sigterm_as_interrupt() -> None:
+    """Let SIGTERM stop this process as Ctrl-C does: a ``KeyboardInterrupt`` ("interrupted by SIGTERM"), so a
+    benchmark stops the run it waits on (:func:`dbnetpp.launch.run_until`) and :func:`run_tool` exits 130."""
+    def interrupt(signum: int, _frame) -> None:
+        raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def tool_parser(doc: str, epilog: bool = False) -> argparse.ArgumentParser:
