@@ -24,6 +24,7 @@ no traceback) and returns the code, for every tool under ``tools/`` and ``benchm
 """
 from __future__ import annotations
 
+import collections
 import os
 import signal
 from typing import Optional
@@ -95,7 +96,7 @@ class StepFailed(UsageError):
         """``WHAT failed (exit N); last lines of LOG:`` followed by the last ``lines`` lines of the file ``log``."""
         try:
             with open(log, encoding="utf-8", errors="replace") as f:
-                tail = f.read().splitlines()[-lines:]
+                tail = [line.rstrip("\r\n") for line in collections.deque(f, maxlen=lines)]
         except OSError as exc:
             tail = [f"({exc.strerror or exc})"]
         return cls(f"{what} failed (exit {returncode}); last lines of {log}:\n" + "\n".join(tail))

@@ -83,6 +83,9 @@ def test_step_failed_names_the_step_and_the_end_of_its_log(tmp_path):
     exc = StepFailed.from_log("tools/train.py", 1, log, lines=3)
     assert str(exc) == f"tools/train.py failed (exit 1); last lines of {log}:\nline 37\nline 38\nline 39"
     assert exit_code(exc) == 2
+    ragged = tmp_path / "eval.log"  # Windows line ends, a byte that is not UTF-8, no final newline
+    ragged.write_bytes(b"first\r\nsecond \xff\r\nlast")
+    assert str(StepFailed.from_log("x", 1, ragged, lines=2)).splitlines()[1:] == ["second \ufffd", "last"]
     gone = StepFailed.from_log("tools/eval.py", 3, tmp_path / "missing.log")
     assert "tools/eval.py failed (exit 3)" in str(gone) and "No such file" in str(gone)
 
