@@ -27,7 +27,7 @@ from __future__ import annotations
 import collections
 import os
 import signal
-from typing import Optional
+from typing import List, Optional
 
 
 def cwd_hint(path: str) -> str:
@@ -87,6 +87,13 @@ class UsageError(ConfigError):
     failed; the message says which and what to do."""
 
 
+def log_tail(path: "os.PathLike[str] | str", lines: int) -> List[str]:
+    """The last ``lines`` lines of the text file ``path`` (line ends removed, undecodable bytes replaced),
+    read without holding the whole file; raises ``OSError`` when it cannot be read."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [line.rstrip("\r\n") for line in collections.deque(f, maxlen=lines)]
+
+
 class StepFailed(UsageError):
     """A step of a multi-step tool or benchmark (a child process) failed: the message names the step, its
     exit code and the last lines of its output (:meth:`from_log`)."""
@@ -95,8 +102,7 @@ class StepFailed(UsageError):
     def from_log(cls, what: str, returncode: int, log: "os.PathLike[str] | str", lines: int = 25) -> "StepFailed":
         """``WHAT failed (exit N); last lines of LOG:`` followed by the last ``lines`` lines of the file ``log``."""
         try:
-            with open(log, encoding="utf-8", errors="replace") as f:
-                tail = [line.rstrip("\r\n") for line in collections.deque(f, maxlen=lines)]
+            tail = log_tail(log, lines)
         except OSError as exc:
             tail = [f"({exc.strerror or exc})"]
         return cls(f"{what} failed (exit {returncode}); last lines of {log}:\n" + "\n".join(tail))

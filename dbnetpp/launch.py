@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .cli import run_tool
-from .errors import UsageError
+from .errors import UsageError, log_tail
 
 GPU_CONFIG = "configs/det/det_mv3_db++_icdar15.yml"
 CPU_CONFIG = "configs/det/cpu/ft_mv3_db++_icdar15_60min.yml"
@@ -634,10 +634,8 @@ def run(plan: Plan, say: Callable[[str], None], stdout: Optional[IO[str]] = None
         for name in sorted(os.listdir(plan.log_dir)):
             path = os.path.join(plan.log_dir, name)
             if name.startswith("workerlog.") and os.path.isfile(path):
-                with open(path, errors="replace") as f:
-                    lines = f.readlines()[-WORKER_LOG_TAIL:]
                 print(f"----- last lines of {path} -----", file=sys.stderr)
-                sys.stderr.write("".join(lines))
+                sys.stderr.write("".join(line + "\n" for line in log_tail(path, WORKER_LOG_TAIL)))
     return rc if rc >= 0 else 128 - rc
 
 
